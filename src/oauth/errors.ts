@@ -1,0 +1,90 @@
+/**
+ * OAuth and gateway errors as typed values. Handlers throw these; the one error handler
+ * (src/plugins/error-handler.ts) turns them into responses, so no route formats errors itself.
+ */
+
+/** RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 8707 §2, RFC 6750 §3.1 codes, plus the gateway's own. */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'unsupported_response_type'
+  | 'unsupported_token_type'
+  | 'invalid_scope'
+  | 'invalid_target'
+  | 'access_denied'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
+  | 'invalid_token'
+  | 'insufficient_scope'
+  | 'slow_down'
+
+const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  unsupported_response_type: 400,
+  unsupported_token_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  access_denied: 403,
+  server_error: 500,
+  temporarily_unavailable: 503,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
+  invalid_token: 401,
+  insufficient_scope: 403,
+  slow_down: 429
+}
+
+export interface OAuthErrorOptions {
+  status?: number
+  /** Extra response headers (e.g. WWW-Authenticate, Retry-After). */
+  headers?: Record<string, string>
+}
+
+export class OAuthError extends Error {
+  readonly code: OAuthErrorCode
+  readonly statusCode: number
+  readonly headers: Record<string, string>
+
+  constructor (code: OAuthErrorCode, description: string, opts: OAuthErrorOptions = {}) {
+    super(description)
+    this.name = 'OAuthError'
+    this.code = code
+    this.statusCode = opts.status ?? DEFAULT_STATUS[code]
+    this.headers = opts.headers ?? {}
+  }
+
+  toJSON (): { error: OAuthErrorCode, error_description: string } {
+    return { error: this.code, error_description: this.message }
+  }
+}
+
+/** Redis (or another backing store) cannot be reached: 503 with Retry-After, never a crash. */
+export class StoreUnavailableError extends OAuthError {
+  constructor (cause?: unknown) {
+    super('temporarily_unavailable', 'The gateway store is unavailable; retry shortly.', {
+      status: 503,
+      headers: { 'retry-after': '5' }
+    })
+    this.name = 'StoreUnavailableError'
+    if (cause !== undefined) this.cause = cause
+  }
+}
+
+/** A browser-facing failure that must be shown as a page, never turned into a redirect. */
+export class ErrorPage extends Error {
+  readonly statusCode: number
+  constructor (readonly title: string, message: string, statusCode = 400) {
+    super(message)
+    this.name = 'ErrorPage'
+    this.statusCode = statusCode
+  }
+}
