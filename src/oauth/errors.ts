@@ -47,12 +47,15 @@ export interface OAuthErrorOptions {
   status?: number
   /** Extra response headers (e.g. WWW-Authenticate, Retry-After). */
   headers?: Record<string, string>
+  /** A short machine label for metrics (e.g. why a token was refused). */
+  reason?: string
 }
 
 export class OAuthError extends Error {
   readonly code: OAuthErrorCode
   readonly statusCode: number
   readonly headers: Record<string, string>
+  readonly reason: string
 
   constructor (code: OAuthErrorCode, description: string, opts: OAuthErrorOptions = {}) {
     super(description)
@@ -60,6 +63,7 @@ export class OAuthError extends Error {
     this.code = code
     this.statusCode = opts.status ?? DEFAULT_STATUS[code]
     this.headers = opts.headers ?? {}
+    this.reason = opts.reason ?? code
   }
 
   toJSON (): { error: OAuthErrorCode, error_description: string } {

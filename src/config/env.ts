@@ -1,0 +1,93 @@
+import envSchema from 'env-schema'
+import { Type, type Static } from 'typebox'
+import { ConfigError } from './config-error.js'
+
+const CommaList = (description: string, fallback = '') =>
+  Type.String({ default: fallback, description })
+
+/** Every environment variable the gateway reads; README's configuration table mirrors this. */
+export const EnvSchema = Type.Object({
+  BASE_URL: Type.String({ default: 'http://localhost:8080', description: 'Public origin and issuer' }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info' }),
+  TRUST_PROXY: Type.String({ default: 'false', description: 'true, false, or a hop count' }),
+  ALLOWED_ORIGINS: CommaList('Allowed browser origins', '*'),
+  CONFIG_FILE: Type.String({ default: 'config.yaml' }),
+  REDIS_URL: Type.Optional(Type.String()),
+  REDIS_ADDR: Type.Optional(Type.String()),
+  REDIS_PASSWORD: Type.Optional(Type.String()),
+  REDIS_TLS: Type.Boolean({ default: false }),
+  JWT_SIGNING_KEY: Type.Optional(Type.String()),
+  ENCRYPTION_KEY: Type.Optional(Type.String()),
+  KEYS_FILE: Type.String({ default: '.mcp-gateway/keys.json' }),
+  ACCESS_TOKEN_TTL: Type.Integer({ default: 3600, minimum: 60, maximum: 86400 }),
+  REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 300 }),
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 60000, minimum: 100 }),
+  OAUTH_PROVIDER: Type.Union([Type.Literal('google'), Type.Literal('oidc'), Type.Literal('github')], { default: 'google' }),
+  OAUTH_GOOGLE_CLIENT_ID: Type.String({ default: '' }),
+  OAUTH_GOOGLE_CLIENT_SECRET: Type.String({ default: '' }),
+  OAUTH_GOOGLE_REDIRECT_URI: Type.String({ default: '' }),
+  OAUTH_GOOGLE_SCOPES: CommaList('Scopes asked of Google', 'openid,profile,email'),
+  OAUTH_OIDC_ISSUER: Type.String({ default: '' }),
+  OAUTH_OIDC_CLIENT_ID: Type.String({ default: '' }),
+  OAUTH_OIDC_CLIENT_SECRET: Type.String({ default: '' }),
+  OAUTH_OIDC_SCOPES: CommaList('Scopes asked of the OIDC provider', 'openid,profile,email'),
+  OAUTH_GITHUB_CLIENT_ID: Type.String({ default: '' }),
+  OAUTH_GITHUB_CLIENT_SECRET: Type.String({ default: '' }),
+  ALLOWED_EMAILS: CommaList('Emails allowed on every route'),
+  ALLOWED_EMAIL_DOMAINS: CommaList('Email domains allowed on every route'),
+  CIMD_ALLOW_LOOPBACK: Type.Boolean({ default: false })
+})
+export type Env = Static<typeof EnvSchema>
+
+/** Validates raw variables (process.env or a test's object) with defaults applied. */
+export function parseEnv (data: Record<string, string | undefined>): Env {
+  const defined: Record<string, string> = {}
+  for (const [k, v] of Object.entries(data)) {
+    // An empty variable means "unset", as in most deployment tools.
+    if (v !== undefined && v !== '' && k in EnvSchema.properties) defined[k] = v
+  }
+  let env: Env
+  try {
+    env = envSchema<Env>({ schema: structuredClone(EnvSchema) as object, data: defined, env: false })
+  } catch (err) {
+    const first = (err as { errors?: Array<{ instancePath: string, message?: string, params?: { allowedValues?: unknown[] } }> }).errors?.[0]
+    if (first === undefined) throw err
+    const name = first.instancePath.replace(/^\//, '')
+    const allowed = first.params?.allowedValues !== undefined ? ` (${first.params.allowedValues.join(', ')})` : ''
+    throw new ConfigError(name, `${first.message ?? 'is invalid'}${allowed}`)
+  }
+  checkBaseUrl(env.BASE_URL)
+  if (env.REDIS_URL !== undefined && !/^rediss?:\/\//.test(env.REDIS_URL)) {
+    throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://')
+  }
+  if (env.REDIS_ADDR !== undefined && !/^[^\s:]+:\d+$/.test(env.REDIS_ADDR)) {
+    throw new ConfigError('REDIS_ADDR', 'must be host:port')
+  }
+  return env
+}
+
+function checkBaseUrl (value: string): void {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError('BASE_URL', `"${value}" is not a URL`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new ConfigError('BASE_URL', 'must be an http(s) URL')
+  }
+  if (value.endsWith('/')) throw new ConfigError('BASE_URL', 'must not end with a slash')
+  if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
+    throw new ConfigError('BASE_URL', 'must be an origin only (no path, query or fragment)')
+  }
+}
+
+/** Splits a comma-separated variable, dropping blanks. */
+export function commaList (value: string): string[] {
+  return value.split(',').map(s => s.trim()).filter(s => s !== '')
+}

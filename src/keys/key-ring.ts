@@ -1,0 +1,160 @@
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto'
+import { dirname } from 'node:path'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { ConfigError } from '../config/config-error.js'
+import type { Env } from '../config/env.js'
+import type { Store } from '../store/store.js'
+
+export interface SigningKey {
+  kid: string
+  /** PKCS#8 PEM of the P-256 private key. */
+  privatePem: string
+  publicPem: string
+  publicJwk: JsonWebKey
+  /** Unix seconds; when a newer key took over, old ones verify until `retireAt`. */
+  createdAt: number
+  retireAt?: number
+}
+
+export interface KeyMaterial {
+  /** First key signs; all verify. */
+  signing: SigningKey[]
+  encryptionKey: Buffer
+  /** Where the keys came from, for the start-up log. */
+  source: 'environment' | 'store' | 'file' | 'generated'
+}
+
+interface StoredKeys {
+  signing: Array<{ pem: string, createdAt: number, retireAt?: number }>
+  encryptionKey: string
+}
+
+const STORE_KEY = 'keys:material'
+
+export function signingKeyFromPem (pem: string, createdAt = 0, retireAt?: number): SigningKey {
+  const privateKey = createPrivateKey(pem)
+  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new Error('is not an EC P-256 private key (ES256)')
+  }
+  const publicKey = createPublicKey(privateKey)
+  const jwk = publicKey.export({ format: 'jwk' })
+  // RFC 7638 thumbprint: stable across replicas and restarts for the same key.
+  const kid = createHash('sha256')
+    .update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+    .digest('base64url').slice(0, 16)
+  return {
+    kid,
+    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
+    publicJwk: { ...jwk, kid, alg: 'ES256', use: 'sig' },
+    createdAt,
+    retireAt
+  }
+}
+
+export function generateSigningKey (now = Math.floor(Date.now() / 1000)): SigningKey {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  return signingKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), now)
+}
+
+/** JWT_SIGNING_KEY may hold several PEM blocks: the first signs, the others still verify. */
+export function parseSigningKeys (value: string): SigningKey[] {
+  const blocks = value.replace(/\\n/g, '\n').match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----/g)
+  if (blocks === null) throw new ConfigError('JWT_SIGNING_KEY', 'holds no PEM private key')
+  return blocks.map((pem, i) => {
+    try {
+      return signingKeyFromPem(pem)
+    } catch (err) {
+      throw new ConfigError('JWT_SIGNING_KEY', `key ${i + 1} ${(err as Error).message}`)
+    }
+  })
+}
+
+export function parseEncryptionKey (value: string): Buffer {
+  const key = Buffer.from(value, 'base64')
+  if (key.length !== 32) throw new ConfigError('ENCRYPTION_KEY', `must be 32 bytes in base64 (got ${key.length} bytes)`)
+  return key
+}
+
+function serialize (material: Pick<KeyMaterial, 'signing' | 'encryptionKey'>): string {
+  const stored: StoredKeys = {
+    signing: material.signing.map(k => ({ pem: k.privatePem, createdAt: k.createdAt, retireAt: k.retireAt })),
+    encryptionKey: material.encryptionKey.toString('base64')
+  }
+  return JSON.stringify(stored)
+}
+
+function deserialize (text: string): Pick<KeyMaterial, 'signing' | 'encryptionKey'> {
+  const stored = JSON.parse(text) as StoredKeys
+  return {
+    signing: stored.signing.map(k => signingKeyFromPem(k.pem, k.createdAt, k.retireAt)),
+    encryptionKey: Buffer.from(stored.encryptionKey, 'base64')
+  }
+}
+
+function readKeysFile (path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return null
+  }
+}
+
+/**
+ * Keys from the environment when set; otherwise shared through the store (Redis: every replica
+ * signs with the same key) or, on the memory store, kept in KEYS_FILE so that `npm run token`
+ * and restarts see the same key.
+ */
+export async function loadKeyMaterial (env: Env, store: Store): Promise<KeyMaterial> {
+  const envSigning = env.JWT_SIGNING_KEY !== undefined ? parseSigningKeys(env.JWT_SIGNING_KEY) : undefined
+  const envEncryption = env.ENCRYPTION_KEY !== undefined ? parseEncryptionKey(env.ENCRYPTION_KEY) : undefined
+  if (envSigning !== undefined && envEncryption !== undefined) {
+    return { signing: envSigning, encryptionKey: envEncryption, source: 'environment' }
+  }
+  const useFile = store.kind === 'memory' && env.KEYS_FILE !== ''
+  let text = useFile ? readKeysFile(env.KEYS_FILE) : await store.get(STORE_KEY)
+  let source: KeyMaterial['source'] = useFile ? 'file' : 'store'
+  if (text === null) {
+    const fresh = serialize({ signing: [generateSigningKey()], encryptionKey: randomBytes(32) })
+    source = 'generated'
+    if (useFile) {
+      try {
+        mkdirSync(dirname(env.KEYS_FILE), { recursive: true, mode: 0o700 })
+        writeFileSync(env.KEYS_FILE, fresh, { mode: 0o600, flag: 'wx' })
+        text = fresh
+      } catch {
+        // Read-only filesystem or a concurrent writer: use what is there, else keep keys in memory.
+        text = readKeysFile(env.KEYS_FILE) ?? fresh
+      }
+    } else {
+      // Only one replica's key wins; the others adopt it.
+      text = await store.cas(STORE_KEY, null, fresh) ? fresh : await store.get(STORE_KEY) ?? fresh
+    }
+  }
+  const shared = deserialize(text)
+  return {
+    signing: envSigning ?? shared.signing,
+    encryptionKey: envEncryption ?? shared.encryptionKey,
+    source
+  }
+}
+
+/**
+ * Puts a new signing key in front of the store's key list; the previous ones keep verifying
+ * for `graceSeconds` (the access-token lifetime), then drop out.
+ */
+export async function rotateStoredSigningKey (store: Store, graceSeconds: number, now = Math.floor(Date.now() / 1000)): Promise<SigningKey> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const text = await store.get(STORE_KEY)
+    if (text === null) throw new Error('no keys in the store yet: start the gateway once first')
+    const current = deserialize(text)
+    const next = generateSigningKey(now)
+    const kept = current.signing
+      .filter(k => k.retireAt === undefined || k.retireAt > now)
+      .map(k => ({ ...k, retireAt: k.retireAt ?? now + graceSeconds }))
+    if (await store.cas(STORE_KEY, text, serialize({ signing: [next, ...kept], encryptionKey: current.encryptionKey }))) return next
+  }
+  throw new Error('the key set kept changing during rotation; try again')
+}
+
+export const KEYS_CHANNEL = 'keys'

@@ -1,0 +1,29 @@
+import fp from 'fastify-plugin'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { OAuthError } from '../oauth/errors.js'
+
+/**
+ * The one error handler: typed OAuth errors become their RFC 6749-style JSON with their
+ * status and headers; Fastify's own 4xx (bad JSON, too large, wrong content type) become
+ * `invalid_request`; anything else is logged and answered 500 without internals.
+ */
+async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
+  fastify.setErrorHandler(async function handleError (error: FastifyError | OAuthError, request, reply) {
+    if (error instanceof OAuthError) {
+      if (error.statusCode >= 500) request.log.warn({ err: error.cause ?? error }, error.message)
+      return await reply.code(error.statusCode).headers(error.headers).send(error.toJSON())
+    }
+    const status = (error as FastifyError).statusCode ?? 500
+    if (status < 500) {
+      return await reply.code(status).send({ error: 'invalid_request', error_description: error.message })
+    }
+    request.log.error({ err: error }, 'unhandled error')
+    return await reply.code(500).send({ error: 'server_error', error_description: 'Internal error' })
+  })
+
+  fastify.setNotFoundHandler(async function notFound (request, reply) {
+    return await reply.code(404).send({ error: 'not_found', error_description: `No route for ${request.method} ${request.url.split('?')[0]}` })
+  })
+}
+
+export default fp(errorHandlerPlugin, { name: 'error-handler', fastify: '5.x' })

@@ -1,0 +1,49 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { KEYS_CHANNEL, loadKeyMaterial, type SigningKey } from '../keys/key-ring.js'
+
+export interface Keys {
+  /** First signs, all verify. */
+  readonly signing: readonly SigningKey[]
+  /** AES-256-GCM key for upstream tokens at rest. */
+  readonly encryptionKey: Buffer
+  /** Runs after a rotation published by any replica has been loaded. */
+  onRotate (handler: (signing: SigningKey[]) => void): void
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    keys: Keys
+  }
+}
+
+async function keysPlugin (fastify: FastifyInstance): Promise<void> {
+  const { env } = fastify.config
+  const material = await loadKeyMaterial(env, fastify.store)
+  if (material.source === 'generated' || material.source === 'store' || material.source === 'file') {
+    fastify.log.warn({ keys: material.source },
+      fastify.store.kind === 'redis'
+        ? 'JWT_SIGNING_KEY/ENCRYPTION_KEY not set: using keys shared through Redis'
+        : `JWT_SIGNING_KEY/ENCRYPTION_KEY not set: using keys kept in ${env.KEYS_FILE || 'memory'}`)
+  }
+  let signing = material.signing
+  const handlers: Array<(signing: SigningKey[]) => void> = []
+  const keys: Keys = {
+    get signing () { return signing },
+    encryptionKey: material.encryptionKey,
+    onRotate (handler) { handlers.push(handler) }
+  }
+  if (env.JWT_SIGNING_KEY === undefined) {
+    // Another replica (or `npm run keys -- rotate`) rotated: pick the new list up from the store.
+    await fastify.store.subscribe(KEYS_CHANNEL, () => {
+      loadKeyMaterial(env, fastify.store).then(next => {
+        signing = next.signing
+        for (const handler of handlers) handler(signing)
+        fastify.log.info({ kid: signing[0].kid }, 'signing keys reloaded')
+      }).catch(err => fastify.log.error({ err }, 'reloading signing keys failed'))
+    })
+  }
+  fastify.decorate('keys', keys)
+}
+
+export default fp(keysPlugin, { name: 'keys', fastify: '5.x', dependencies: ['config', 'store'] })

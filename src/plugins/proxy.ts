@@ -1,0 +1,178 @@
+import { hkdfSync } from 'node:crypto'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
+import fp from 'fastify-plugin'
+import httpProxy from '@fastify/http-proxy'
+import { Agent } from 'undici'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { RouteConfig } from '../config/config-file.js'
+import { OAuthError } from '../oauth/errors.js'
+import { SessionBinding } from '../proxy/session-binding.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The upstream's own Mcp-Session-Id, once the client's bound one has been checked. */
+    upstreamSessionId: string | null
+  }
+}
+
+/** MCP messages can carry files or long prompts; the OAuth endpoints keep Fastify's 1 MiB. */
+const PROXY_BODY_LIMIT = 4 * 1024 * 1024
+const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'origin', 'proxy-authorization', 'forwarded']
+
+interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: Readable }
+
+/**
+ * One @fastify/http-proxy per route, each in its own encapsulated context with the route's
+ * checks as onRequest hooks (origin, bearer token, session binding), all sharing one undici
+ * Agent. Request bodies are forwarded as the raw string they arrived as (no JSON parse on the
+ * hot path), JSON responses are buffered, and SSE is piped event by event with its headers
+ * flushed at once.
+ */
+async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
+  const { env, routes } = fastify.config
+  const agent = new Agent({
+    connect: { rejectUnauthorized: true },
+    headersTimeout: env.UPSTREAM_TIMEOUT_MS,
+    // A quiet SSE stream is normal in MCP: never cut it for lack of data.
+    bodyTimeout: 0,
+    keepAliveTimeout: 30_000,
+    connections: 256
+  })
+  const sessions = new SessionBinding(Buffer.from(hkdfSync('sha256', fastify.keys.encryptionKey, '', 'mcpgw session binding', 32)))
+  const streams = new Set<FastifyReply>()
+  const metrics = fastify.gatewayMetrics
+  const trustProxy = env.TRUST_PROXY !== 'false'
+
+  fastify.decorateRequest('upstreamSessionId', null)
+
+  // In-flight JSON requests finish on close; open SSE streams are ended cleanly so clients
+  // reconnect (to another replica) instead of waiting on a socket that will never speak.
+  fastify.addHook('preClose', async () => {
+    for (const reply of streams) reply.raw.end()
+  })
+  fastify.addHook('onClose', async () => { await agent.close() })
+
+  for (const route of routes) {
+    const target = new URL(route.targetUrl)
+    await fastify.register(async function proxiedRoute (child) {
+      child.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: PROXY_BODY_LIMIT }, (_request, body, done) => { done(null, body) })
+
+      child.addHook('onRequest', async (request: FastifyRequest) => {
+        const origin = request.headers.origin
+        if (origin !== undefined && !fastify.isOriginAllowed(origin)) {
+          throw new OAuthError('access_denied', `Origin ${origin} is not allowed`, { reason: 'origin' })
+        }
+      })
+      child.addHook('onRequest', fastify.requireBearer(route))
+      child.addHook('onRequest', async (request: FastifyRequest) => {
+        const given = request.headers['mcp-session-id']
+        if (typeof given !== 'string') return
+        const upstreamId = sessions.unwrap(given, route.pattern, (request.auth as NonNullable<FastifyRequest['auth']>).sub)
+        if (upstreamId === null) throw new OAuthError('access_denied', 'This MCP session belongs to another user or route', { reason: 'session' })
+        request.upstreamSessionId = upstreamId
+      })
+      child.addHook('onResponse', async (_request, reply) => {
+        metrics.proxied.inc({ route: route.pattern, status: reply.statusCode })
+      })
+
+      await child.register(httpProxy, {
+        upstream: target.origin,
+        prefix: route.pattern,
+        rewritePrefix: target.pathname,
+        routes: ['/'],
+        httpMethods: ['GET', 'POST', 'DELETE'],
+        undici: agent,
+        disableRequestLogging: true,
+        proxyPayloads: false,
+        handler: (request, reply, dest, options) => {
+          const body = request.body
+          if (typeof body === 'string') {
+            return reply.from(dest + target.search, { ...options, body, contentType: request.headers['content-type'] as string })
+          }
+          return reply.from(dest + target.search, options)
+        },
+        replyOptions: {
+          // reply-from types allow HTTP/2 servers; this gateway serves HTTP/1.1 only.
+          rewriteRequestHeaders: (request, headers) => upstreamRequestHeaders(route, request as FastifyRequest, headers),
+          rewriteHeaders: (headers, request) => clientResponseHeaders(route, headers, request as FastifyRequest),
+          onResponse: (_request, reply, res) => { relay(route, reply as FastifyReply, res as unknown as UpstreamResponse) },
+          onError: (reply, { error }) => { upstreamFailure(route, reply as unknown as FastifyReply, error) }
+        }
+      })
+    })
+  }
+
+  function upstreamRequestHeaders (route: RouteConfig, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
+    for (const name of STRIPPED_REQUEST_HEADERS) delete headers[name]
+    if (request.upstreamSessionId !== null) headers['mcp-session-id'] = request.upstreamSessionId
+    const socketIp = request.socket.remoteAddress ?? ''
+    const prior = headers['x-forwarded-for']
+    headers['x-forwarded-for'] = trustProxy && typeof prior === 'string' ? `${prior}, ${socketIp}` : socketIp
+    headers['x-forwarded-proto'] = request.protocol
+    headers['x-forwarded-host'] = request.host
+    if (route.upstreamAuth === 'identity') {
+      headers.authorization = `Bearer ${fastify.tokens.identityToken(request.auth as NonNullable<FastifyRequest['auth']>, route.targetUrl)}`
+    } else if (route.upstreamHeader !== undefined) {
+      headers[route.upstreamHeader.name] = route.upstreamHeader.value
+    }
+    return headers
+  }
+
+  function clientResponseHeaders (route: RouteConfig, headers: IncomingHttpHeaders, request: FastifyRequest): IncomingHttpHeaders {
+    const upstreamId = headers['mcp-session-id']
+    if (typeof upstreamId === 'string' && request.auth !== null) {
+      headers['mcp-session-id'] = sessions.wrap(upstreamId, route.pattern, request.auth.sub)
+    }
+    // The upstream must not set cookies on the gateway's origin (consent cookies live there).
+    delete headers['set-cookie']
+    return headers
+  }
+
+  function relay (route: RouteConfig, reply: FastifyReply, res: UpstreamResponse): void {
+    if (res.statusCode === 401) {
+      // The upstream refused the gateway's own credentials; passing its challenge on would send
+      // the client to log in somewhere else.
+      res.stream.resume()
+      metrics.upstreamErrors.inc({ route: route.pattern, kind: 'upstream_401' })
+      reply.removeHeader('www-authenticate')
+      void reply.code(502).type('application/json').send({
+        error: 'bad_gateway', error_description: `The upstream of ${route.pattern} refused the gateway's credentials`, route: route.pattern
+      })
+      return
+    }
+    const type = res.headers['content-type'] ?? ''
+    if (type.startsWith('text/event-stream')) {
+      streams.add(reply)
+      reply.raw.once('close', () => streams.delete(reply))
+      void reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(res.stream)
+      // Fastify writes a stream's headers with its first chunk; clients must see the stream open now.
+      if (reply.raw.getHeader('content-type') !== undefined && !reply.raw.headersSent) reply.raw.flushHeaders()
+      return
+    }
+    // Small JSON answers: one buffered write is cheaper than piping a stream.
+    const chunks: Buffer[] = []
+    res.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
+    res.stream.once('end', () => { void reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) })
+    res.stream.once('error', (err: Error) => { upstreamFailure(route, reply, err) })
+  }
+
+  function upstreamFailure (route: RouteConfig, reply: FastifyReply, error: Error & { statusCode?: number }): void {
+    const timeout = error.statusCode === 504
+    metrics.upstreamErrors.inc({ route: route.pattern, kind: timeout ? 'timeout' : 'unreachable' })
+    reply.request.log.warn({ route: route.pattern, err: { message: error.message, code: (error.cause as NodeJS.ErrnoException | undefined)?.code } }, 'upstream failed')
+    if (reply.sent || reply.raw.headersSent) {
+      reply.raw.destroy()
+      return
+    }
+    void reply.code(timeout ? 504 : 502).type('application/json').send({
+      error: timeout ? 'gateway_timeout' : 'bad_gateway',
+      error_description: timeout
+        ? `The upstream of ${route.pattern} did not answer in time`
+        : `The upstream of ${route.pattern} could not be reached`,
+      route: route.pattern
+    })
+  }
+}
+
+export default fp(proxyPlugin, { name: 'proxy', fastify: '5.x', dependencies: ['config', 'keys', 'tokens', 'security', 'metrics'] })

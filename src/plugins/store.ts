@@ -1,0 +1,24 @@
+import fp from 'fastify-plugin'
+import fastifyRedis from '@fastify/redis'
+import type { FastifyInstance } from 'fastify'
+import { openStore } from '../store/open-store.js'
+import type { Store } from '../store/store.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    store: Store
+  }
+}
+
+/** Redis when configured, else the embedded memory store; one log line says which. */
+async function storePlugin (fastify: FastifyInstance): Promise<void> {
+  const { store, redis, description } = await openStore(fastify.config.env, fastify.log)
+  fastify.log.info({ store: store.kind }, `store: ${description}`)
+  if (redis !== undefined) {
+    await fastify.register(fastifyRedis, { client: redis, closeClient: false })
+  }
+  fastify.decorate('store', store)
+  fastify.addHook('onClose', async () => { await store.close() })
+}
+
+export default fp(storePlugin, { name: 'store', fastify: '5.x', dependencies: ['config'] })

@@ -1,0 +1,97 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import { TokenRejected, TokenService, type AccessClaims, type MintOptions } from '../tokens/token-service.js'
+import { insufficientScope, unauthorized, type ChallengeTarget } from '../oauth/challenge.js'
+import { OAuthError } from '../oauth/errors.js'
+
+export interface Tokens {
+  mint (opts: MintOptions): { token: string, jti: string, expiresAt: number }
+  /** Throws TokenRejected. */
+  verify (token: string, audience: string): AccessClaims
+  identityToken (claims: AccessClaims, audience: string): string
+  /** Denies the token on every replica until it expires. */
+  revoke (jti: string, expiresAt: number): Promise<void>
+  isRevoked (jti: string): boolean
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokens: Tokens
+    /** An onRequest hook that admits only this gateway's tokens for `target`. */
+    requireBearer: (target: ChallengeTarget & { resourceUrl: string }) => onRequestAsyncHookHandler
+  }
+  interface FastifyRequest {
+    auth: AccessClaims | null
+  }
+}
+
+const REVOKED_SET = 'revoked'
+const REVOCATIONS_CHANNEL = 'revocations'
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
+  const { env } = fastify.config
+  const service = new TokenService(env.BASE_URL, [...fastify.keys.signing], env.ACCESS_TOKEN_TTL)
+  fastify.keys.onRotate(signing => service.setKeys(signing))
+
+  // Revocations travel as "<jti> <exp>" over pub/sub into an in-memory deny set, so the
+  // proxied path never reads Redis; the set in the store lets new replicas catch up.
+  const remember = (member: string): void => {
+    const [jti, exp] = member.split(' ')
+    if (jti !== undefined && exp !== undefined) service.markRevoked(jti, Number(exp))
+  }
+  const reload = async (): Promise<void> => {
+    for (const member of await fastify.store.setMembers(REVOKED_SET)) remember(member)
+  }
+  await fastify.store.subscribe(REVOCATIONS_CHANNEL, remember)
+  await reload()
+  fastify.store.onReconnect(() => {
+    reload().catch(err => fastify.log.warn({ err }, 'reloading revocations failed'))
+  })
+  const pruner = setInterval(() => service.pruneRevoked(), 60_000)
+  pruner.unref()
+  fastify.addHook('onClose', async () => clearInterval(pruner))
+
+  const tokens: Tokens = {
+    mint: opts => service.mintAccess(opts),
+    verify: (token, audience) => service.verify(token, audience),
+    identityToken: (claims, audience) => service.identityToken(claims, audience),
+    async revoke (jti, expiresAt) {
+      service.markRevoked(jti, expiresAt)
+      const member = `${jti} ${expiresAt}`
+      await fastify.store.setAdd(REVOKED_SET, member, expiresAt)
+      await fastify.store.publish(REVOCATIONS_CHANNEL, member)
+    },
+    isRevoked: jti => service.isRevoked(jti)
+  }
+  fastify.decorate('tokens', tokens)
+  fastify.decorateRequest('auth', null)
+
+  fastify.decorate('requireBearer', function requireBearer (target: ChallengeTarget & { resourceUrl: string }) {
+    return async function bearer (request: FastifyRequest): Promise<void> {
+      const header = request.headers.authorization
+      if (header === undefined) {
+        if (request.url.includes('access_token=')) {
+          throw new OAuthError('invalid_request', 'Send the access token in the Authorization header, never in the URL', { reason: 'token_in_query' })
+        }
+        throw unauthorized(target)
+      }
+      const match = BEARER.exec(header)
+      if (match === null) throw unauthorized(target, { description: 'The Authorization header must be "Bearer <token>"', reason: 'malformed' })
+      let claims: AccessClaims
+      try {
+        claims = service.verify(match[1], target.resourceUrl)
+      } catch (err) {
+        if (err instanceof TokenRejected) throw unauthorized(target, { description: err.message, reason: err.reason })
+        throw err
+      }
+      if (target.scopes.length > 0) {
+        const granted = claims.scope.split(' ')
+        if (!target.scopes.every(s => granted.includes(s))) throw insufficientScope(target, granted)
+      }
+      request.auth = claims
+    }
+  })
+}
+
+export default fp(tokensPlugin, { name: 'tokens', fastify: '5.x', dependencies: ['config', 'store', 'keys'] })

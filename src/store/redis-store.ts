@@ -1,0 +1,122 @@
+import type { Redis } from 'ioredis'
+import { StoreUnavailableError } from '../oauth/errors.js'
+import { NAMESPACE, type Store } from './store.js'
+
+// Compare-and-swap in one round trip. ARGV: 1 = '1' when the key must be absent, 2 = expected
+// value, 3 = new value, 4 = TTL in seconds (0: none).
+const CAS_SCRIPT = `
+local cur = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if cur then return 0 end
+elseif cur ~= ARGV[2] then
+  return 0
+end
+if tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
+return 1`
+
+/**
+ * Redis-backed store. Commands fail fast while Redis is away (the client is created with
+ * enableOfflineQueue: false), and every failure becomes StoreUnavailableError (503).
+ */
+export class RedisStore implements Store {
+  readonly kind = 'redis' as const
+  private readonly handlers = new Map<string, Array<(message: string) => void>>()
+  private readonly reconnectHandlers: Array<() => void> = []
+
+  constructor (private readonly client: Redis, private readonly subscriber: Redis) {
+    subscriber.on('message', (channel: string, message: string) => {
+      for (const handler of this.handlers.get(channel) ?? []) handler(message)
+    })
+    let wasReady = client.status === 'ready'
+    client.on('ready', () => {
+      if (wasReady) return
+      wasReady = true
+      for (const handler of this.reconnectHandlers) handler()
+    })
+    client.on('close', () => { wasReady = false })
+  }
+
+  async get (key: string): Promise<string | null> {
+    return await this.run(async () => await this.client.get(NAMESPACE + key))
+  }
+
+  async set (key: string, value: string, ttlSeconds?: number): Promise<void> {
+    await this.run(async () => ttlSeconds === undefined
+      ? await this.client.set(NAMESPACE + key, value)
+      : await this.client.set(NAMESPACE + key, value, 'EX', Math.max(1, Math.ceil(ttlSeconds))))
+  }
+
+  async getDel (key: string): Promise<string | null> {
+    return await this.run(async () => await this.client.getdel(NAMESPACE + key))
+  }
+
+  async del (key: string): Promise<void> {
+    await this.run(async () => await this.client.del(NAMESPACE + key))
+  }
+
+  async cas (key: string, expected: string | null, next: string, ttlSeconds?: number): Promise<boolean> {
+    const ttl = ttlSeconds === undefined ? 0 : Math.max(1, Math.ceil(ttlSeconds))
+    const result = await this.run(async () => await this.client.eval(
+      CAS_SCRIPT, 1, NAMESPACE + key, expected === null ? '1' : '0', expected ?? '', next, String(ttl)))
+    return result === 1
+  }
+
+  async setAdd (key: string, member: string, expiresAtSeconds: number): Promise<void> {
+    const k = NAMESPACE + key
+    await this.run(async () => {
+      await this.client.multi()
+        .zadd(k, expiresAtSeconds, member)
+        .zremrangebyscore(k, '-inf', Math.floor(Date.now() / 1000))
+        .exec()
+    })
+  }
+
+  async setMembers (key: string): Promise<string[]> {
+    return await this.run(async () =>
+      await this.client.zrangebyscore(NAMESPACE + key, Math.floor(Date.now() / 1000) + 1, '+inf'))
+  }
+
+  async publish (channel: string, message: string): Promise<void> {
+    await this.run(async () => await this.client.publish(NAMESPACE + channel, message))
+  }
+
+  async subscribe (channel: string, handler: (message: string) => void): Promise<void> {
+    const full = NAMESPACE + channel
+    const list = this.handlers.get(full)
+    if (list !== undefined) {
+      list.push(handler)
+      return
+    }
+    this.handlers.set(full, [handler])
+    // ioredis re-subscribes by itself after a reconnect (autoResubscribe).
+    await this.run(async () => await this.subscriber.subscribe(full))
+  }
+
+  onReconnect (handler: () => void): void {
+    this.reconnectHandlers.push(handler)
+  }
+
+  async ping (): Promise<boolean> {
+    try {
+      return (await this.client.ping()) === 'PONG'
+    } catch {
+      return false
+    }
+  }
+
+  async close (): Promise<void> {
+    await Promise.allSettled([this.client.quit(), this.subscriber.quit()])
+  }
+
+  private async run<T> (command: () => Promise<T>): Promise<T> {
+    try {
+      return await command()
+    } catch (err) {
+      throw new StoreUnavailableError(err)
+    }
+  }
+}

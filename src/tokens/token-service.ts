@@ -1,0 +1,198 @@
+import { randomBytes } from 'node:crypto'
+import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import type { SigningKey } from '../keys/key-ring.js'
+
+/** The claims of an access token minted by the gateway (RFC 9068 profile). */
+export interface AccessClaims {
+  iss: string
+  sub: string
+  aud: string
+  exp: number
+  iat: number
+  jti: string
+  /** Space-delimited scopes granted. */
+  scope: string
+  client_id: string
+  email?: string
+}
+
+export type RejectReason =
+  | 'malformed' | 'unknown_key' | 'bad_signature' | 'expired' | 'wrong_audience'
+  | 'wrong_issuer' | 'bad_algorithm' | 'missing_claims' | 'revoked' | 'wrong_type'
+
+/** Why a bearer token was refused: a metrics label and a safe description for the client. */
+export class TokenRejected extends Error {
+  constructor (readonly reason: RejectReason, message: string) {
+    super(message)
+    this.name = 'TokenRejected'
+  }
+}
+
+export interface MintOptions {
+  sub: string
+  audience: string
+  scopes: string[]
+  clientId: string
+  email?: string
+  ttlSeconds?: number
+}
+
+type Verify = (token: string) => AccessClaims
+type Sign = (payload: Record<string, unknown>) => string
+
+const MAX_HEADER_CACHE = 64
+const IDENTITY_TTL = 300
+const MAX_IDENTITY_CACHE = 10_000
+
+/**
+ * Signs and verifies the gateway's ES256 tokens. Verification is local and cached (fast-jwt),
+ * so the proxied path does no network I/O; revocation is an in-memory deny set fed by the
+ * tokens plugin from pub/sub.
+ */
+export class TokenService {
+  private keys: SigningKey[] = []
+  private signer!: Sign
+  private identitySigner!: Sign
+  /** audience → kid → verifier */
+  private verifiers = new Map<string, Map<string, Verify>>()
+  /** Base64url header segment → kid, so the hot path never parses JSON for a known header. */
+  private headerKids = new Map<string, string | null>()
+  private readonly revoked = new Map<string, number>()
+  private readonly identityCache = new Map<string, { token: string, exp: number }>()
+
+  constructor (private readonly issuer: string, keys: SigningKey[], private readonly accessTtl: number) {
+    this.setKeys(keys)
+  }
+
+  get signingKeys (): readonly SigningKey[] {
+    return this.keys
+  }
+
+  setKeys (keys: SigningKey[]): void {
+    const now = Math.floor(Date.now() / 1000)
+    this.keys = keys.filter(k => k.retireAt === undefined || k.retireAt > now)
+    const current = this.keys[0]
+    this.signer = createSigner({ algorithm: 'ES256', key: current.privatePem, kid: current.kid, iss: this.issuer, header: { alg: 'ES256', typ: 'at+jwt' } }) as Sign
+    this.identitySigner = createSigner({ algorithm: 'ES256', key: current.privatePem, kid: current.kid, iss: this.issuer }) as Sign
+    this.verifiers = new Map()
+    this.headerKids = new Map()
+    this.identityCache.clear()
+  }
+
+  mintAccess (opts: MintOptions): { token: string, jti: string, expiresAt: number } {
+    const iat = Math.floor(Date.now() / 1000)
+    const ttl = opts.ttlSeconds ?? this.accessTtl
+    const jti = randomBytes(16).toString('base64url')
+    const payload: Omit<AccessClaims, 'iss'> = {
+      sub: opts.sub, aud: opts.audience, iat, exp: iat + ttl, jti, scope: opts.scopes.join(' '), client_id: opts.clientId
+    }
+    if (opts.email !== undefined) payload.email = opts.email
+    return { token: this.signer(payload), jti, expiresAt: iat + ttl }
+  }
+
+  /** Verifies a token for one audience (a route's resource URL); throws TokenRejected. */
+  verify (token: string, audience: string): AccessClaims {
+    const dot = token.indexOf('.')
+    if (dot <= 0) throw new TokenRejected('malformed', 'The access token is not a JWT issued by this gateway')
+    const kid = this.kidOf(token.slice(0, dot))
+    const verify = kid === undefined ? undefined : this.verifierFor(audience, kid)
+    if (verify === undefined) throw new TokenRejected('unknown_key', 'The access token was not signed by this gateway')
+    let claims: AccessClaims
+    try {
+      claims = verify(token)
+    } catch (err) {
+      throw rejection(err)
+    }
+    if (this.revoked.has(claims.jti)) throw new TokenRejected('revoked', 'The access token has been revoked')
+    return claims
+  }
+
+  /** A short-lived token that tells an upstream who the caller is (upstream_auth: identity). */
+  identityToken (claims: AccessClaims, audience: string): string {
+    const key = `${claims.sub}\n${claims.client_id}\n${audience}`
+    const now = Math.floor(Date.now() / 1000)
+    const cached = this.identityCache.get(key)
+    if (cached !== undefined && cached.exp - 60 > now) return cached.token
+    const payload: Record<string, unknown> = { sub: claims.sub, aud: audience, iat: now, exp: now + IDENTITY_TTL, client_id: claims.client_id }
+    if (claims.email !== undefined) payload.email = claims.email
+    const token = this.identitySigner(payload)
+    if (this.identityCache.size >= MAX_IDENTITY_CACHE) this.identityCache.clear()
+    this.identityCache.set(key, { token, exp: now + IDENTITY_TTL })
+    return token
+  }
+
+  markRevoked (jti: string, expiresAt: number): void {
+    this.revoked.set(jti, expiresAt)
+  }
+
+  isRevoked (jti: string): boolean {
+    return this.revoked.has(jti)
+  }
+
+  /** Drops deny-set entries whose tokens have expired anyway. */
+  pruneRevoked (now = Math.floor(Date.now() / 1000)): void {
+    for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti)
+  }
+
+  private kidOf (segment: string): string | undefined {
+    const known = this.headerKids.get(segment)
+    if (known !== undefined) return known ?? undefined
+    let kid: string | null = null
+    try {
+      const header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as { kid?: unknown }
+      if (typeof header.kid === 'string' && this.keys.some(k => k.kid === header.kid)) kid = header.kid
+    } catch {
+      // Not JSON: not ours.
+    }
+    // Bounded: crafted headers cannot grow the map without limit.
+    if (this.headerKids.size < MAX_HEADER_CACHE) this.headerKids.set(segment, kid)
+    return kid ?? undefined
+  }
+
+  private verifierFor (audience: string, kid: string): Verify | undefined {
+    let byKid = this.verifiers.get(audience)
+    if (byKid === undefined) {
+      byKid = new Map()
+      this.verifiers.set(audience, byKid)
+    }
+    let verify = byKid.get(kid)
+    if (verify === undefined) {
+      const key = this.keys.find(k => k.kid === kid)
+      if (key === undefined) return undefined
+      verify = createVerifier({
+        key: key.publicPem,
+        algorithms: ['ES256'],
+        allowedIss: this.issuer,
+        allowedAud: audience,
+        requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
+        checkTyp: 'at+jwt',
+        cache: 10_000
+      }) as Verify
+      byKid.set(kid, verify)
+    }
+    return verify
+  }
+}
+
+function rejection (err: unknown): TokenRejected {
+  const code = err instanceof TokenError ? err.code : ''
+  const message = err instanceof Error ? err.message : ''
+  switch (code) {
+    case TokenError.codes.expired:
+      return new TokenRejected('expired', 'The access token has expired')
+    case TokenError.codes.invalidSignature:
+      return new TokenRejected('bad_signature', 'The access token signature is invalid')
+    case TokenError.codes.invalidAlgorithm:
+      return new TokenRejected('bad_algorithm', 'The access token uses an algorithm this gateway does not accept')
+    case TokenError.codes.missingRequiredClaim:
+      return new TokenRejected('missing_claims', 'The access token lacks required claims')
+    case TokenError.codes.invalidType:
+      return new TokenRejected('wrong_type', 'The token is not an access token')
+    case TokenError.codes.invalidClaimValue:
+      if (message.includes('aud')) return new TokenRejected('wrong_audience', 'The access token was issued for another resource')
+      if (message.includes('iss')) return new TokenRejected('wrong_issuer', 'The access token was issued by another server')
+      return new TokenRejected('malformed', 'The access token has an invalid claim')
+    default:
+      return new TokenRejected('malformed', 'The access token is malformed')
+  }
+}

@@ -1,0 +1,104 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createServer } from 'node:net'
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Redis } from 'ioredis'
+import type { FastifyInstance } from 'fastify'
+import { buildApp } from '../src/app.js'
+
+/** tap's test object, as far as the helpers need it. */
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+export async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export interface RedisServer {
+  url: string
+  port: number
+  /** SIGKILL, as a crash would. */
+  kill: () => Promise<void>
+  start: () => Promise<void>
+}
+
+/** A real redis-server of our own on a free loopback port; stopped at teardown. */
+export async function startRedis (t: Teardown, opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
+  const port = await freePort()
+  const dir = mkdtempSync(join(tmpdir(), 'mcpgw-redis-'))
+  let child: ChildProcess | undefined
+  const start = async (): Promise<void> => {
+    child = spawn('redis-server', [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
+      '--appendonly', opts.appendonly === true ? 'yes' : 'no', '--loglevel', 'warning'
+    ], { stdio: 'ignore' })
+    const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    for (let i = 0; i < 100; i++) {
+      try {
+        await probe.connect()
+        await probe.ping()
+        probe.disconnect()
+        return
+      } catch {
+        probe.disconnect()
+        await sleep(50)
+      }
+    }
+    throw new Error('redis-server did not start')
+  }
+  const kill = async (): Promise<void> => {
+    const running = child
+    if (running === undefined || running.exitCode !== null) return
+    const exited = new Promise(resolve => running.once('exit', resolve))
+    running.kill('SIGKILL')
+    await exited
+  }
+  await start()
+  t.teardown(kill)
+  return { url: `redis://127.0.0.1:${port}`, port, kill, start }
+}
+
+export interface GatewayOptions {
+  env?: Record<string, string | undefined>
+  config?: unknown
+  /** Listen on a real port (BASE_URL then points at it). */
+  listen?: boolean
+}
+
+/** The gateway under test, built through the same buildApp as production. */
+export async function buildGateway (t: Teardown, opts: GatewayOptions = {}): Promise<FastifyInstance> {
+  const port = opts.listen === true ? await freePort() : 0
+  const base = opts.listen === true ? `http://127.0.0.1:${port}` : 'http://gateway.test'
+  const app = await buildApp({
+    env: { BASE_URL: base, KEYS_FILE: '', LOG_LEVEL: 'silent', ...opts.env },
+    configFile: opts.config ?? { proxies: [] },
+    logger: false
+  })
+  t.teardown(async () => await app.close())
+  if (opts.listen === true) await app.listen({ host: '127.0.0.1', port })
+  else await app.ready()
+  return app
+}
+
+/** A token as the authorization server would mint it for a route. */
+export function mintToken (app: FastifyInstance, pattern: string, claims: { sub?: string, scopes?: string[], ttlSeconds?: number, email?: string } = {}): string {
+  const route = app.config.routeByPattern.get(pattern)
+  if (route === undefined) throw new Error(`no route ${pattern}`)
+  return app.tokens.mint({
+    sub: claims.sub ?? 'user-1',
+    audience: route.resourceUrl,
+    scopes: claims.scopes ?? route.scopes,
+    clientId: 'test-client',
+    email: claims.email,
+    ttlSeconds: claims.ttlSeconds
+  }).token
+}
