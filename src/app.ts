@@ -10,6 +10,7 @@ import metricsPlugin from './plugins/metrics.js'
 import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
 import proxyPlugin from './plugins/proxy.js'
+import { OneLineRequestLog } from './request-log.js'
 
 export interface AppOptions extends ConfigPluginOptions {
   /** Fastify logger options; false silences it (tests). */
@@ -44,14 +45,10 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
         req: (req: { id: string, method: string, url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] })
       }
     },
-    // One log line per request (below) instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new OneLineRequestLog(),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     trustProxy: trustProxy(config.env.TRUST_PROXY)
-  })
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, path: request.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }, 'request')
   })
 
   await app.register(errorHandler)
