@@ -10,7 +10,7 @@ import { startMcpUpstream, type McpUpstream } from './fixtures/mcp-upstream.js'
 const ACCEPT = 'application/json, text/event-stream'
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
 
-async function sdkClient (t: Tap.Test, url: string, token: string): Promise<Client> {
+async function sdkClient (t: { teardown: (fn: () => unknown) => void }, url: string, token: string): Promise<Client> {
   const client = new Client({ name: 'gateway-test', version: '1.0.0' })
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }))
   t.teardown(async () => await client.close())

@@ -3,7 +3,6 @@ import { parse as parseYaml } from 'yaml'
 import { Type, type Static } from 'typebox'
 import { ConfigError } from './config-error.js'
 import type { Env } from './env.js'
-import { commaList } from './env.js'
 
 const StringList = Type.Array(Type.String({ minLength: 1 }))
 
@@ -214,4 +213,3 @@ function buildClient (entry: unknown, where: string, variables: Record<string, s
   }
   return { clientId, clientSecret, redirectUris, clientName: stringField(obj, 'client_name', where, false) ?? clientId }
 }
-

@@ -16,7 +16,7 @@ export interface ChallengeTarget {
  */
 export function unauthorized (target: ChallengeTarget, invalid?: { description: string, reason: string }): OAuthError {
   const params = [`resource_metadata=${quote(target.metadataUrl)}`, `scope=${quote(target.scopes.join(' '))}`]
-  if (invalid !== undefined) params.unshift(`error="invalid_token"`, `error_description=${quote(invalid.description)}`)
+  if (invalid !== undefined) params.unshift('error="invalid_token"', `error_description=${quote(invalid.description)}`)
   return new OAuthError('invalid_token', invalid?.description ?? 'Authorization required', {
     status: 401,
     reason: invalid?.reason ?? 'missing_token',

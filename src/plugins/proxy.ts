@@ -136,7 +136,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
       res.stream.resume()
       metrics.upstreamErrors.inc({ route: route.pattern, kind: 'upstream_401' })
       reply.removeHeader('www-authenticate')
-      void reply.code(502).type('application/json').send({
+      reply.code(502).type('application/json').send({
         error: 'bad_gateway', error_description: `The upstream of ${route.pattern} refused the gateway's credentials`, route: route.pattern
       })
       return
@@ -145,7 +145,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     if (type.startsWith('text/event-stream')) {
       streams.add(reply)
       reply.raw.once('close', () => streams.delete(reply))
-      void reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(res.stream)
+      reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(res.stream)
       // Fastify writes a stream's headers with its first chunk; clients must see the stream open now.
       if (reply.raw.getHeader('content-type') !== undefined && !reply.raw.headersSent) reply.raw.flushHeaders()
       return
@@ -153,7 +153,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     // Small JSON answers: one buffered write is cheaper than piping a stream.
     const chunks: Buffer[] = []
     res.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
-    res.stream.once('end', () => { void reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) })
+    res.stream.once('end', () => { reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) })
     res.stream.once('error', (err: Error) => { upstreamFailure(route, reply, err) })
   }
 
@@ -165,7 +165,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
       reply.raw.destroy()
       return
     }
-    void reply.code(timeout ? 504 : 502).type('application/json').send({
+    reply.code(timeout ? 504 : 502).type('application/json').send({
       error: timeout ? 'gateway_timeout' : 'bad_gateway',
       error_description: timeout
         ? `The upstream of ${route.pattern} did not answer in time`
