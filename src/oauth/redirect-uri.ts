@@ -68,7 +68,10 @@ export function matchRedirectUri (requested: string, registered: readonly string
   })
 }
 
-/** Whether a URI points at the user's own machine (only a local program receives the code). */
+/**
+ * Whether a URI points at the user's own machine: any program there could be listening, so the
+ * consent page warns about it.
+ */
 export function isLoopbackUri (uri: string): boolean {
   try {
     const url = new URL(uri)
@@ -76,12 +79,4 @@ export function isLoopbackUri (uri: string): boolean {
   } catch {
     return false
   }
-}
-
-/**
- * Whether every URI is a loopback one: the consent page then warns that any program on the
- * user's machine could be the client.
- */
-export function isLoopbackOnly (uris: readonly string[]): boolean {
-  return uris.length > 0 && uris.every(isLoopbackUri)
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import {
-  isLoopbackOnly,
+  isLoopbackUri,
   matchRedirectUri,
   validateRedirectUriForRegistration
 } from '../../src/oauth/redirect-uri.js'
@@ -85,9 +85,11 @@ t.test('matchRedirectUri: loopback port may differ, nothing else', async t => {
     'port freedom is for loopback only')
 })
 
-t.test('isLoopbackOnly', async t => {
-  t.equal(isLoopbackOnly(['http://127.0.0.1:1/cb', 'http://localhost/cb', 'http://[::1]/cb']), true)
-  t.equal(isLoopbackOnly(['http://127.0.0.1/cb', 'https://app.example.com/cb']), false)
-  t.equal(isLoopbackOnly(['cursor://anysphere.cursor-retrieval/cb']), false)
-  t.equal(isLoopbackOnly([]), false)
+t.test('isLoopbackUri', async t => {
+  for (const uri of ['http://127.0.0.1:1/cb', 'http://localhost/cb', 'http://[::1]/cb', 'https://localhost/cb']) {
+    t.equal(isLoopbackUri(uri), true, uri)
+  }
+  for (const uri of ['https://app.example.com/cb', 'cursor://anysphere.cursor-retrieval/cb', 'http://localhost.example.com/cb', 'not a uri']) {
+    t.equal(isLoopbackUri(uri), false, uri)
+  }
 })
