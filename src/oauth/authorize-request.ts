@@ -6,12 +6,11 @@
  */
 import { ErrorPage, OAuthError, StoreUnavailableError } from './errors.js'
 import { validateCodeChallenge } from './pkce.js'
+import { type Params, singleParam } from './params.js'
 import { matchRedirectUri } from './redirect-uri.js'
 import { type ResourceRoute, resolveResource } from './resource.js'
 import { parseScope, validateScopes } from './scopes.js'
 
-/** A query as Fastify parses it: a repeated parameter arrives as an array. */
-export type Query = Record<string, string | string[] | undefined>
 
 export interface AuthorizeClient {
   client_id: string
@@ -68,18 +67,10 @@ export function errorRedirect (redirectUri: string, error: OAuthError, state: st
   })
 }
 
-/** A parameter given at most once (RFC 6749 §3.1); `onRepeat` says how a repeat fails. */
-function single (query: Query, name: string, onRepeat: (message: string) => Error): string | undefined {
-  const value = query[name]
-  if (Array.isArray(value)) throw onRepeat(`${name} must not be repeated`)
-  return value === '' ? undefined : value
-}
-
 const pageError = (title: string) => (message: string) => new ErrorPage(title, message)
-const requestError = (message: string) => new OAuthError('invalid_request', message)
 
-async function clientAndRedirect (query: Query, findClient: AuthorizeContext<ResourceRoute>['findClient']): Promise<{ client: AuthorizeClient, redirectUri: string }> {
-  const clientId = single(query, 'client_id', pageError('Invalid request'))
+async function clientAndRedirect (query: Params, findClient: AuthorizeContext<ResourceRoute>['findClient']): Promise<{ client: AuthorizeClient, redirectUri: string }> {
+  const clientId = singleParam(query, 'client_id', pageError('Invalid request'))
   if (clientId === undefined) throw new ErrorPage('Invalid request', 'The request names no application (client_id is missing).')
   let client: AuthorizeClient | undefined
   try {
@@ -94,7 +85,7 @@ async function clientAndRedirect (query: Query, findClient: AuthorizeContext<Res
   if (client === undefined) {
     throw new ErrorPage('Unknown application', 'This application is not registered with the gateway. Try connecting again from the application.')
   }
-  const requested = single(query, 'redirect_uri', pageError('Invalid redirect address'))
+  const requested = singleParam(query, 'redirect_uri', pageError('Invalid redirect address'))
   if (requested === undefined) {
     throw new ErrorPage('Invalid redirect address', 'The request names no redirect address (redirect_uri is missing).')
   }
@@ -108,25 +99,25 @@ async function clientAndRedirect (query: Query, findClient: AuthorizeContext<Res
  * Validates an authorization request. Throws `ErrorPage` while the client or its redirect URI
  * is in doubt; every later problem is returned as a redirect back to the client.
  */
-export async function validateAuthorizeRequest<R extends ResourceRoute> (query: Query, ctx: AuthorizeContext<R>): Promise<AuthorizeOutcome<R>> {
+export async function validateAuthorizeRequest<R extends ResourceRoute> (query: Params, ctx: AuthorizeContext<R>): Promise<AuthorizeOutcome<R>> {
   const { client, redirectUri } = await clientAndRedirect(query, ctx.findClient)
   // Echoed in error redirects before it is itself validated, as long as it is a single value.
   const echoedState = typeof query.state === 'string' && query.state !== '' && query.state.length <= MAX_STATE_LENGTH
     ? query.state
     : undefined
   try {
-    const responseType = single(query, 'response_type', requestError)
+    const responseType = singleParam(query, 'response_type')
     if (responseType === undefined) throw new OAuthError('invalid_request', 'response_type is required')
     if (responseType !== 'code') {
       throw new OAuthError('unsupported_response_type', `response_type must be code, not ${responseType}`)
     }
     const codeChallenge = validateCodeChallenge(
-      single(query, 'code_challenge', requestError),
-      single(query, 'code_challenge_method', requestError))
+      singleParam(query, 'code_challenge'),
+      singleParam(query, 'code_challenge_method'))
     const route = resolveResource(query.resource, ctx.routes)
-    const requestedScopes = parseScope(single(query, 'scope', requestError))
+    const requestedScopes = parseScope(singleParam(query, 'scope'))
     const scopes = requestedScopes.length === 0 ? [...ctx.defaultScopes] : validateScopes(requestedScopes, ctx.supportedScopes)
-    const state = single(query, 'state', requestError)
+    const state = singleParam(query, 'state')
     if (state !== undefined && state.length > MAX_STATE_LENGTH) {
       throw new OAuthError('invalid_request', `state longer than ${MAX_STATE_LENGTH} characters`)
     }

@@ -4,10 +4,8 @@
  */
 import type { TokenEndpointAuthMethod } from './client-metadata.js'
 import { OAuthError } from './errors.js'
+import { type Params, singleParam } from './params.js'
 import { verifySecret } from './secrets.js'
-
-/** A form body as Fastify parses it: a repeated parameter arrives as an array. */
-export type FormBody = Record<string, string | string[] | undefined>
 
 export type ClientAuthentication =
   | { method: 'client_secret_basic' | 'client_secret_post', clientId: string, clientSecret: string }
@@ -22,13 +20,6 @@ export interface AuthenticatingClient {
 
 /** RFC 6749 §5.2: a failed Authorization-header authentication answers 401 with a challenge. */
 const BASIC_CHALLENGE = { 'www-authenticate': 'Basic realm="mcp-gateway", charset="UTF-8"' }
-
-/** A body parameter given at most once (RFC 6749 §3.2); empty counts as absent. */
-export function bodyParam (body: FormBody, name: string): string | undefined {
-  const value = body[name]
-  if (Array.isArray(value)) throw new OAuthError('invalid_request', `${name} must not be repeated`)
-  return value === '' ? undefined : value
-}
 
 /** RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding. */
 function formDecode (value: string): string {
@@ -52,9 +43,9 @@ function parseBasic (authorization: string): { clientId: string, clientSecret: s
 }
 
 /** Reads how the client authenticates; checks nothing against stored clients yet. */
-export function parseClientAuthentication (authorization: string | undefined, body: FormBody): ClientAuthentication {
-  const bodyId = bodyParam(body, 'client_id')
-  const bodySecret = bodyParam(body, 'client_secret')
+export function parseClientAuthentication (authorization: string | undefined, body: Params): ClientAuthentication {
+  const bodyId = singleParam(body, 'client_id')
+  const bodySecret = singleParam(body, 'client_secret')
   if (authorization !== undefined && authorization !== '') {
     // RFC 6749 §2.3: a client uses one authentication method per request.
     if (bodySecret !== undefined) {

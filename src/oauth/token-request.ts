@@ -2,8 +2,9 @@
  * Token request bodies (POST /oauth/token, RFC 6749 §4.1.3 and §6): the shape of each grant,
  * checked before anything is looked up. Binding checks (code, PKCE, resource) come after.
  */
-import { type ClientAuthentication, type FormBody, bodyParam, parseClientAuthentication } from './client-auth.js'
+import { type ClientAuthentication, parseClientAuthentication } from './client-auth.js'
 import { OAuthError } from './errors.js'
+import { type Params, singleParam } from './params.js'
 import { parseScope } from './scopes.js'
 
 export type TokenRequest =
@@ -25,14 +26,14 @@ export type TokenRequest =
     resource?: string | string[]
   }
 
-function required (body: FormBody, name: string): string {
-  const value = bodyParam(body, name)
+function required (body: Params, name: string): string {
+  const value = singleParam(body, name)
   if (value === undefined) throw new OAuthError('invalid_request', `${name} is required`)
   return value
 }
 
 /** Parses a token request; throws the RFC 6749 §5.2 error for what is wrong. */
-export function parseTokenRequest (body: FormBody, authorization: string | undefined): TokenRequest {
+export function parseTokenRequest (body: Params, authorization: string | undefined): TokenRequest {
   const client = parseClientAuthentication(authorization, body)
   const grantType = required(body, 'grant_type')
   const resource = body.resource === '' ? undefined : body.resource
@@ -51,7 +52,7 @@ export function parseTokenRequest (body: FormBody, authorization: string | undef
         grantType,
         client,
         refreshToken: required(body, 'refresh_token'),
-        scopes: parseScope(bodyParam(body, 'scope')),
+        scopes: parseScope(singleParam(body, 'scope')),
         resource
       }
     default:

@@ -1,10 +1,7 @@
 import t, { type Test } from 'tap'
-import {
-  buildAuthorizationRedirect,
-  type Query,
-  validateAuthorizeRequest
-} from '../../src/oauth/authorize-request.js'
+import { buildAuthorizationRedirect, validateAuthorizeRequest } from '../../src/oauth/authorize-request.js'
 import { ErrorPage, OAuthError, StoreUnavailableError } from '../../src/oauth/errors.js'
+import type { Params } from '../../src/oauth/params.js'
 import { s256 } from '../../src/oauth/pkce.js'
 
 const ISSUER = 'https://gw.example.com'
@@ -23,7 +20,7 @@ const ctx = {
   defaultScopes: ['mcp:tools']
 }
 const challenge = s256('a'.repeat(43))
-const good: Query = {
+const good: Params = {
   response_type: 'code',
   client_id: 'client-1',
   redirect_uri: 'https://app.example.com/cb?tenant=a',
@@ -35,7 +32,7 @@ const good: Query = {
 }
 
 /** The error the client would read from the redirect. */
-async function redirectedError (t: Test, query: Query): Promise<URLSearchParams> {
+async function redirectedError (t: Test, query: Params): Promise<URLSearchParams> {
   const outcome = await validateAuthorizeRequest(query, ctx)
   if (outcome.ok) throw new Error('expected an error redirect')
   const url = new URL(outcome.redirectTo)
@@ -72,7 +69,7 @@ t.test('a valid request comes back validated', async t => {
 })
 
 t.test('client or redirect URI in doubt: an error page, never a redirect', async t => {
-  const cases: Array<[Query, string, RegExp]> = [
+  const cases: Array<[Params, string, RegExp]> = [
     [{ ...good, client_id: undefined }, 'Invalid request', /client_id is missing/],
     [{ ...good, client_id: 'nobody' }, 'Unknown application', /not registered/],
     [{ ...good, client_id: ['client-1', 'client-1'] }, 'Invalid request', /client_id must not be repeated/],
@@ -100,7 +97,7 @@ t.test('a failed client lookup is a page; a store outage stays a 503', async t =
 })
 
 t.test('later errors go back to the client with state and iss', async t => {
-  const cases: Array<[Query, string, RegExp]> = [
+  const cases: Array<[Params, string, RegExp]> = [
     [{ ...good, response_type: undefined }, 'invalid_request', /response_type is required/],
     [{ ...good, response_type: 'token' }, 'unsupported_response_type', /must be code, not token/],
     [{ ...good, response_type: ['code', 'code'] }, 'invalid_request', /response_type must not be repeated/],
