@@ -187,9 +187,9 @@ export async function fetchClientMetadataDocument (clientId: string, opts: CimdF
   const address = await Promise.race([
     vettedAddress(url, opts),
     new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }))
-  ]).catch(async err => signal.aborted ? timedOut() : await Promise.reject(err))
+  ]).catch(err => { if (signal.aborted) timedOut(); throw err })
 
-  const agent = new Agent({ connect: { lookup: pinnedLookup(address) }, pipelining: 0 })
+  const agent = new Agent({ connect: { lookup: pinnedLookup(address) } })
   try {
     const res = await request(url, {
       dispatcher: agent,
