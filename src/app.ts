@@ -20,7 +20,8 @@ export interface AppOptions extends ConfigPluginOptions {
 /** Paths pino must never print: credentials in headers and in parsed bodies. */
 export const REDACT = [
   'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-  '*.access_token', '*.refresh_token', '*.id_token', '*.code', '*.code_verifier', '*.client_secret', '*.token'
+  '*.access_token', '*.refresh_token', '*.id_token', '*.code_verifier', '*.client_secret', '*.token',
+  'body.code', 'query.code'
 ]
 
 function trustProxy (value: string): boolean | ((address: string, hop: number) => boolean) {

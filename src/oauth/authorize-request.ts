@@ -11,7 +11,6 @@ import { matchRedirectUri } from './redirect-uri.js'
 import { type ResourceRoute, resolveResource } from './resource.js'
 import { parseScope, validateScopes } from './scopes.js'
 
-
 export interface AuthorizeClient {
   client_id: string
   redirect_uris: readonly string[]

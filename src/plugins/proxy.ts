@@ -160,7 +160,6 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   function upstreamFailure (route: RouteConfig, reply: FastifyReply, error: Error & { statusCode?: number }): void {
     const timeout = error.statusCode === 504
     metrics.upstreamErrors.inc({ route: route.pattern, kind: timeout ? 'timeout' : 'unreachable' })
-    reply.request.log.warn({ route: route.pattern, err: { message: error.message, code: (error.cause as NodeJS.ErrnoException | undefined)?.code } }, 'upstream failed')
     if (reply.sent || reply.raw.headersSent) {
       reply.raw.destroy()
       return
