@@ -2,6 +2,7 @@ import t from 'tap'
 import { buildGateway, mintToken, sleep, startRedis } from './helper.js'
 import { startMcpUpstream } from './fixtures/mcp-upstream.js'
 import { KEYS_CHANNEL, rotateStoredSigningKey } from '../src/keys/key-ring.js'
+import { StoreUnavailableError } from '../src/oauth/errors.js'
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
 const headers = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' })
@@ -56,7 +57,7 @@ t.test('replicas sharing Redis', async t => {
     const proxied = await a.inject({ method: 'POST', url: '/calc/mcp', headers: headers(token), payload: INIT })
     t.equal(proxied.statusCode, 200, 'access tokens need no Redis')
     const claims = a.tokens.verify(token, a.config.routes[0].resourceUrl)
-    await t.rejects(a.tokens.revoke(claims.jti, claims.exp), { statusCode: 503 }, 'store-backed work answers 503')
+    await t.rejects(a.tokens.revoke(claims.jti, claims.exp), StoreUnavailableError, 'store-backed work answers 503')
 
     await redis.start()
     t.ok(await until(async () => (await a.inject('/readyz')).statusCode === 200 && (await b.inject('/readyz')).statusCode === 200, 8000), 'ready again unaided')

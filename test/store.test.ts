@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { openStore } from '../src/store/open-store.js'
 import { parseEnv } from '../src/config/env.js'
@@ -9,7 +9,7 @@ import { sleep, startRedis } from './helper.js'
 const quiet = { warn: () => {} }
 
 /** The behaviour every store must have, run against both implementations. */
-async function contract (t: Tap, store: Store): Promise<void> {
+async function contract (t: Test, store: Store): Promise<void> {
   t.equal(await store.get('a:1'), null, 'absent key reads null')
   await store.set('a:1', 'one')
   t.equal(await store.get('a:1'), 'one')
@@ -42,7 +42,6 @@ async function contract (t: Tap, store: Store): Promise<void> {
   t.same(got, ['hello'], 'pub/sub delivers')
   t.equal(await store.ping(), true)
 }
-type Tap = Parameters<Parameters<typeof t.test>[1]>[0]
 
 t.test('memory store', async t => {
   const store = new MemoryStore()
