@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import errorHandler from './plugins/error-handler.js'
 import configPlugin, { loadGatewayConfig, type ConfigPluginOptions } from './plugins/config.js'
 import storePlugin from './plugins/store.js'
@@ -13,8 +13,10 @@ import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog } from './request-log.js'
 
 export interface AppOptions extends ConfigPluginOptions {
-  /** Fastify logger options; false silences it (tests). */
-  logger?: FastifyServerOptions['logger']
+  /** false silences the log (tests). */
+  logger?: false
+  /** Where log lines go (default stdout). */
+  logStream?: { write: (line: string) => void }
 }
 
 /** Paths pino must never print: credentials in headers and in parsed bodies. */
@@ -40,6 +42,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? {
       level: config.env.LOG_LEVEL,
+      stream: opts.logStream,
       redact: { paths: REDACT, censor: '[redacted]' },
       serializers: {
         // Paths only: query strings can carry codes and states.
