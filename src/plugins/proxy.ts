@@ -18,6 +18,8 @@ declare module 'fastify' {
 
 /** MCP messages can carry files or long prompts; the OAuth endpoints keep Fastify's 1 MiB. */
 const PROXY_BODY_LIMIT = 4 * 1024 * 1024
+/** Upstream answers up to this size are buffered and sent in one write. */
+const BUFFER_LIMIT = 1024 * 1024
 const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'origin', 'proxy-authorization', 'forwarded']
 
 interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: Readable }
@@ -150,7 +152,13 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
       if (reply.raw.getHeader('content-type') !== undefined && !reply.raw.headersSent) reply.raw.flushHeaders()
       return
     }
-    // Small JSON answers: one buffered write is cheaper than piping a stream.
+    const length = Number(res.headers['content-length'] ?? Infinity)
+    if (length > BUFFER_LIMIT) {
+      // Large or unsized bodies stream through, so memory stays flat whatever the upstream sends.
+      reply.send(res.stream)
+      return
+    }
+    // Small answers: one buffered write is cheaper than piping a stream.
     const chunks: Buffer[] = []
     res.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
     res.stream.once('end', () => { reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) })
