@@ -60,7 +60,7 @@ app.kubernetes.io/component: redis
 {{- end }}
 
 {{- define "mcp-gateway.image" -}}
-{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- printf "%s:%s" .Values.image.repository (toString (default .Chart.AppVersion .Values.image.tag)) }}
 {{- end }}
 
 {{/* Secret names. */}}
