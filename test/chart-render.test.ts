@@ -388,6 +388,11 @@ t.test('NOTES warn about a redirect URI outside baseUrl and missing credentials'
   t.match(n, /https:\/\/gw\.example\.com\/calc\/mcp/)
 })
 
+t.test('NOTES warn when the HPA has no CPU request to scale on', async (t) => {
+  t.match(notes(['--set', 'autoscaling.enabled=true']), /resources\.requests\.cpu is not set/)
+  t.notMatch(notes(['-f', example('production')]), /resources\.requests\.cpu is not set/)
+})
+
 t.test('checksum/config follows config.yaml', async (t) => {
   const sum = (args: string[]) => one(render(args), 'Deployment').spec.template.metadata.annotations['checksum/config']
   const base = sum([])
