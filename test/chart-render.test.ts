@@ -410,6 +410,12 @@ t.test('schema violations fail to render', async (t) => {
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/a/mcp"}]']), /targetUrl/)
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/a","targetUrl":"http://a","upstreamAuth":"bogus"}]']), /upstreamAuth/)
   t.match(renderFails(['--set', 'config.oauth.provider=facebook']), /provider/)
+  // Rules the gateway enforces at start-up, caught at install time instead.
+  t.match(renderFails(['--set', 'config.baseUrl=https://gw.example.com/mcp']), /baseUrl/)
+  t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/calc/mcp/","targetUrl":"http://a"}]']), /pattern/)
+  t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"calc","targetUrl":"http://a"}]']), /pattern/)
+  t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/calc","targetUrl":"ftp://a"}]']), /targetUrl/)
+  t.match(renderFails(['--set', 'config.tokens.accessTokenTtl=30']), /accessTokenTtl/)
 })
 
 t.test('per-route options and pre-registered clients map to snake_case', async (t) => {
@@ -453,8 +459,16 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
       },
     ],
   })
-  const bad = [{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header' }]
-  t.match(renderFails(['--set-json', `config.proxies=${JSON.stringify(bad)}`]), /upstreamHeader and upstreamHeaderEnv/)
+  const proxiesArg = (list: unknown[]) => ['--set-json', `config.proxies=${JSON.stringify(list)}`]
+  t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header' }])), /needs upstreamHeaderEnv/)
+  t.match(
+    renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamHeaderEnv: 'X' }])),
+    /apply only with upstreamAuth: header/,
+  )
+  // Without upstreamHeader the gateway sends Authorization.
+  t.same(configYaml(render(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header', upstreamHeaderEnv: 'A_TOKEN' }]))).proxies, [
+    { pattern: '/a/mcp', target_url: 'http://a:1/mcp', upstream_auth: 'header', upstream_header_env: 'A_TOKEN' },
+  ])
 })
 
 t.test('newer gateway settings reach the environment', async (t) => {

@@ -137,8 +137,13 @@ Built as data and serialised with toYaml so any string is quoted correctly.
 {{- with $p.upstreamHeader }}{{ $_ := set $r "upstream_header" . }}{{ end }}
 {{- with $p.upstreamHeaderEnv }}{{ $_ := set $r "upstream_header_env" . }}{{ end }}
 {{- with $p.scopes }}{{ $_ := set $r "scopes" . }}{{ end }}
-{{- if and (eq (default "none" $p.upstreamAuth) "header") (not (and $p.upstreamHeader $p.upstreamHeaderEnv)) }}
-{{- fail (printf "config.proxies[%d] (%s): upstreamAuth header needs upstreamHeader and upstreamHeaderEnv" $i $p.pattern) }}
+{{- /* Fail at install rather than at gateway start-up, which rejects the same mistakes. */}}
+{{- if eq (default "none" $p.upstreamAuth) "header" }}
+{{- if not $p.upstreamHeaderEnv }}
+{{- fail (printf "config.proxies[%d] (%s): upstreamAuth header needs upstreamHeaderEnv (the env var holding the value; set it with extraEnv)" $i $p.pattern) }}
+{{- end }}
+{{- else if or $p.upstreamHeader $p.upstreamHeaderEnv }}
+{{- fail (printf "config.proxies[%d] (%s): upstreamHeader and upstreamHeaderEnv apply only with upstreamAuth: header" $i $p.pattern) }}
 {{- end }}
 {{- $proxies = append $proxies $r }}
 {{- end }}
