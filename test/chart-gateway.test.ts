@@ -1,11 +1,11 @@
 // The chart and the gateway agree: render the chart, take the config.yaml and the environment
 // it gives the gateway container (Secrets resolved from the rendered manifests), and start the
-// real gateway with them. Redis is the local test Redis on 127.0.0.1:6379, wired the way the
-// chart wires an external Redis.
+// real gateway with them. Redis is a redis-server of this test on a free loopback port, with a
+// password, wired the way the chart wires an external Redis.
 import t, { type Test } from 'tap'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,11 +21,18 @@ t.setTimeout(120_000)
 t.test(
   'the gateway starts with what the chart renders',
   { skip: !existsSync(path.join(root, 'src', 'server.ts')) && 'src/server.ts is not there yet' },
-  run,
+  run
 )
 
-async function run(t: Test): Promise<void> {
+async function run (t: Test): Promise<void> {
   const helmBin = execFileSync(path.join(root, 'scripts', 'helm.sh'), { encoding: 'utf8', timeout: 300_000 }).trim()
+  // A Redis of our own, with a password, so the password wiring is exercised too.
+  const redisPort = await freePort()
+  const redisPassword = 'chart-test-password'
+  const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', redisPassword], { stdio: 'ignore' })
+  t.teardown(() => stop(redis))
+  t.equal(await waitForPort(redisPort, redis, 10_000), true, 'redis-server is up')
+
   const base = 'https://mcp-gateway.example.com'
   const proxies = [
     { pattern: '/calc/mcp', targetUrl: 'http://127.0.0.1:9/mcp', allowedEmails: ['ana@example.com'], upstreamAuth: 'identity' },
@@ -50,15 +57,17 @@ async function run(t: Test): Promise<void> {
       '--set', 'config.tokens.accessTokenTtl=600',
       '--set', 'redis.external.enabled=true',
       '--set', 'redis.external.host=127.0.0.1',
+      '--set', `redis.external.port=${redisPort}`,
+      '--set', `redis.external.password=${redisPassword}`,
       '--set-json', `config.proxies=${JSON.stringify(proxies)}`,
       '--set-json', `config.clients=${JSON.stringify(clients)}`,
       '--set-json', `extraEnv=${JSON.stringify(extraEnv)}`,
     ],
-    { encoding: 'utf8', timeout: 60_000 },
+    { encoding: 'utf8', timeout: 60_000 }
   )
   const ms = parseAllDocuments(out).map((d) => d.toJS() as Manifest).filter((m) => m && m.kind)
   const secrets = new Map<string, Record<string, string>>(
-    ms.filter((m) => m.kind === 'Secret').map((s) => [s.metadata.name, s.data ?? {}]),
+    ms.filter((m) => m.kind === 'Secret').map((s) => [s.metadata.name, s.data ?? {}])
   )
   const configMap = ms.find((m) => m.kind === 'ConfigMap')!
   const container = ms.find((m) => m.kind === 'Deployment')!.spec.template.spec.containers[0]
@@ -79,7 +88,8 @@ async function run(t: Test): Promise<void> {
       env[e.name] = Buffer.from(data[ref.key]!, 'base64').toString('utf8')
     }
   }
-  t.equal(env.REDIS_ADDR, '127.0.0.1:6379', 'external Redis wiring')
+  t.equal(env.REDIS_ADDR, `127.0.0.1:${redisPort}`, 'external Redis address')
+  t.equal(env.REDIS_PASSWORD, redisPassword, 'and password')
   // Only what differs in a test process: where to listen and where the ConfigMap is mounted.
   const port = await freePort()
   Object.assign(env, { HOST: '127.0.0.1', PORT: String(port), CONFIG_FILE: configFile })
@@ -109,7 +119,7 @@ async function run(t: Test): Promise<void> {
   t.same(
     ((await (await fetch(`${local}/.well-known/oauth-protected-resource/files/mcp`)).json()) as Record<string, unknown>).scopes_supported,
     ['mcp', 'files'],
-    'per-route scopes reach the gateway',
+    'per-route scopes reach the gateway'
   )
 
   const unauth = await fetch(`${local}/calc/mcp`, {
@@ -123,7 +133,20 @@ async function run(t: Test): Promise<void> {
   await stop(child)
 }
 
-function freePort(): Promise<number> {
+async function waitForPort (port: number, child: ChildProcess, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline && child.exitCode === null) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => { socket.end(); resolve(true) })
+      socket.once('error', () => resolve(false))
+    })
+    if (open) return true
+    await sleep(100)
+  }
+  return false
+}
+
+function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
@@ -134,7 +157,7 @@ function freePort(): Promise<number> {
   })
 }
 
-async function poll(url: string, child: ChildProcess, ms: number): Promise<number | string> {
+async function poll (url: string, child: ChildProcess, ms: number): Promise<number | string> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return `exited with ${child.exitCode}`
@@ -149,7 +172,7 @@ async function poll(url: string, child: ChildProcess, ms: number): Promise<numbe
   return 'timed out'
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+async function stop (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')

@@ -13,7 +13,7 @@ const helmBin = execFileSync(path.join(root, 'scripts', 'helm.sh'), {
   timeout: 300_000,
 }).trim()
 
-function lint(args: string[]) {
+function lint (args: string[]) {
   const r = spawnSync(helmBin, ['lint', '--strict', chart, ...args], { encoding: 'utf8', timeout: 60_000 })
   return { ok: r.status === 0, out: `${r.stdout}${r.stderr}` }
 }
@@ -23,7 +23,7 @@ const examples = readdirSync(path.join(chart, 'examples')).filter((f) => f.endsW
 t.same(
   examples,
   ['cert-manager-tls.yaml', 'external-redis.yaml', 'high-availability.yaml', 'multiple-routes.yaml', 'production.yaml'],
-  'every seed README example is kept',
+  'every seed README example is kept'
 )
 
 const cases: Record<string, string[]> = {

@@ -43,7 +43,7 @@ const apiGroups: Record<string, [string, string][]> = {
 /** Secrets "in the cluster", by name; owned by the release, as a previous install left them. */
 const secrets = new Map<string, Record<string, string>>()
 
-function fakeApi(): Server {
+function fakeApi (): Server {
   return createServer((req, res) => {
     const send = (code: number, body: unknown) => {
       res.writeHead(code, { 'content-type': 'application/json' })
@@ -111,16 +111,16 @@ writeFileSync(
     `contexts: [{name: fake, context: {cluster: fake, user: fake, namespace: ${ns}}}]`,
     'current-context: fake',
     '',
-  ].join('\n'),
+  ].join('\n')
 )
 
 /** helm template --dry-run=server, asynchronously: the fake API runs in this process. */
-function renderAgainstCluster(args: string[] = []): Promise<Manifest[]> {
+function renderAgainstCluster (args: string[] = []): Promise<Manifest[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       helmBin,
       ['template', release, chart, '-n', ns, '--dry-run=server', '--disable-openapi-validation', '--kubeconfig', kubeconfig, ...args],
-      { env: { PATH: process.env.PATH, HOME: home }, timeout: 60_000 },
+      { env: { PATH: process.env.PATH, HOME: home }, timeout: 60_000 }
     )
     let out = ''
     let err = ''

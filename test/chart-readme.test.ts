@@ -27,7 +27,7 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** Leaf keys of values.yaml; a documented map (e.g. `resources`) covers everything under it. */
-function leaves(v: Record<string, unknown>, prefix = ''): string[] {
+function leaves (v: Record<string, unknown>, prefix = ''): string[] {
   return Object.entries(v).flatMap(([k, child]) => {
     const key = prefix + k
     if (rows.has(key) || !isMap(child) || Object.keys(child).length === 0) return [key]
@@ -35,7 +35,7 @@ function leaves(v: Record<string, unknown>, prefix = ''): string[] {
   })
 }
 
-function lookup(key: string): { found: boolean; value?: unknown } {
+function lookup (key: string): { found: boolean; value?: unknown } {
   let cur: unknown = values
   for (const part of key.split('.')) {
     if (!isMap(cur) || !(part in cur)) return { found: false }

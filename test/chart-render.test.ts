@@ -19,11 +19,11 @@ const helmBin = execFileSync(path.join(root, 'scripts', 'helm.sh'), {
 type Manifest = Record<string, any>
 type Env = Record<string, any>
 
-function helm(args: string[]) {
+function helm (args: string[]) {
   return spawnSync(helmBin, args, { encoding: 'utf8', timeout: 60_000 })
 }
 
-function render(args: string[] = [], release = 'my-gateway'): Manifest[] {
+function render (args: string[] = [], release = 'my-gateway'): Manifest[] {
   const r = helm(['template', release, chart, '--namespace', 'mcp', ...args])
   if (r.status !== 0) throw new Error(`helm template failed: ${r.stderr}`)
   return parseAllDocuments(r.stdout)
@@ -31,14 +31,14 @@ function render(args: string[] = [], release = 'my-gateway'): Manifest[] {
     .filter((m) => m && m.kind)
 }
 
-function renderFails(args: string[]): string {
+function renderFails (args: string[]): string {
   const r = helm(['template', 'my-gateway', chart, ...args])
   if (r.status === 0) throw new Error(`expected helm template ${args.join(' ')} to fail`)
   return r.stderr
 }
 
 /** NOTES.txt as `helm install --dry-run=client` prints it (no cluster needed). */
-function notes(args: string[] = []): string {
+function notes (args: string[] = []): string {
   const r = helm(['install', 'my-gateway', chart, '--dry-run=client', ...args])
   if (r.status !== 0) throw new Error(`helm install --dry-run failed: ${r.stderr}`)
   const i = r.stdout.indexOf('NOTES:')
@@ -463,7 +463,7 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
   t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header' }])), /needs upstreamHeaderEnv/)
   t.match(
     renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamHeaderEnv: 'X' }])),
-    /apply only with upstreamAuth: header/,
+    /apply only with upstreamAuth: header/
   )
   // Without upstreamHeader the gateway sends Authorization.
   t.same(configYaml(render(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header', upstreamHeaderEnv: 'A_TOKEN' }]))).proxies, [
@@ -483,7 +483,7 @@ t.test('newer gateway settings reach the environment', async (t) => {
       '--set', 'config.upstreamTimeoutMs=120000',
       '--set', 'config.baseUrl=https://gw.example.com/',
       '--set', 'config.port=9090',
-    ]),
+    ])
   )
   t.match(env, {
     ALLOWED_EMAILS: 'ana@example.com,bo@example.com',

@@ -74,7 +74,7 @@ t.test('the image steps produce a gateway that starts', { skip: !hasServer && 's
 
   writeFileSync(
     path.join(app, 'config.yaml'),
-    'proxies:\n  - pattern: "/calc/mcp"\n    target_url: "http://127.0.0.1:9/mcp"\n',
+    'proxies:\n  - pattern: "/calc/mcp"\n    target_url: "http://127.0.0.1:9/mcp"\n'
   )
   const port = await freePort()
   const base = `http://127.0.0.1:${port}`
@@ -131,7 +131,7 @@ t.test('the image steps produce a gateway that starts', { skip: !hasServer && 's
   t.same(listFiles(app), before, 'nothing written outside /tmp (read-only root filesystem)')
 })
 
-function freePort(): Promise<number> {
+function freePort (): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer()
     s.once('error', reject)
@@ -142,7 +142,7 @@ function freePort(): Promise<number> {
   })
 }
 
-async function poll(url: string, child: ChildProcess, ms: number): Promise<number | string> {
+async function poll (url: string, child: ChildProcess, ms: number): Promise<number | string> {
   const deadline = Date.now() + ms
   while (Date.now() < deadline) {
     if (child.exitCode !== null) return `exited with ${child.exitCode}`
@@ -157,7 +157,7 @@ async function poll(url: string, child: ChildProcess, ms: number): Promise<numbe
   return 'timed out'
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+async function stop (child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise((resolve) => child.once('exit', resolve))
   child.kill('SIGTERM')
@@ -166,6 +166,6 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer)
 }
 
-function listFiles(dir: string): string[] {
+function listFiles (dir: string): string[] {
   return readdirSync(dir, { recursive: true }).map(String).sort()
 }
