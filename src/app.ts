@@ -52,7 +52,9 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     logController: new OneLineRequestLog(),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    trustProxy: trustProxy(config.env.TRUST_PROXY)
+    trustProxy: trustProxy(config.env.TRUST_PROXY),
+    // The store plugin may wait up to 30 s for Redis at start-up.
+    pluginTimeout: 45_000
   })
 
   await app.register(errorHandler)
