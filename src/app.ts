@@ -7,6 +7,7 @@ import keysPlugin from './plugins/keys.js'
 import tokensPlugin from './plugins/tokens.js'
 import securityPlugin from './plugins/security.js'
 import metricsPlugin from './plugins/metrics.js'
+import toolCallsPlugin from './plugins/tool-calls.js'
 import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
 import proxyPlugin from './plugins/proxy.js'
@@ -64,6 +65,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   await app.register(tokensPlugin)
   await app.register(securityPlugin)
   await app.register(metricsPlugin)
+  await app.register(toolCallsPlugin)
   await app.register(healthRoutes)
   await app.register(protectedResourceRoutes)
   await app.register(proxyPlugin)

@@ -18,7 +18,9 @@ t.test('defaults give a working local configuration', async t => {
     allowedDomains: [],
     upstreamAuth: 'none',
     upstreamHeader: undefined,
-    scopes: ['mcp']
+    scopes: ['mcp'],
+    toolPolicy: undefined,
+    auditArguments: false
   })
 })
 
