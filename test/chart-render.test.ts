@@ -429,6 +429,8 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
       upstreamHeader: 'X-Api-Key',
       upstreamHeaderEnv: 'CALC_API_KEY',
       scopes: ['mcp'],
+      tools: { allow: ['read_*'], deny: ['drop_*'], grants: [{ emails: ['ana@example.com'], allow: ['write_*'] }], requiredScopes: { write_file: ['files.write'] } },
+      auditArguments: false,
     },
     { pattern: '/files/mcp', targetUrl: 'http://files:3001/mcp', upstreamAuth: 'provider_token' },
   ]
@@ -447,6 +449,8 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
         upstream_header: 'X-Api-Key',
         upstream_header_env: 'CALC_API_KEY',
         scopes: ['mcp'],
+        tools: { allow: ['read_*'], deny: ['drop_*'], grants: [{ emails: ['ana@example.com'], allow: ['write_*'] }], required_scopes: { write_file: ['files.write'] } },
+        audit_arguments: false,
       },
       { pattern: '/files/mcp', target_url: 'http://files:3001/mcp', upstream_auth: 'provider_token' },
     ],
@@ -461,6 +465,7 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
   })
   const proxiesArg = (list: unknown[]) => ['--set-json', `config.proxies=${JSON.stringify(list)}`]
   t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header' }])), /needs upstreamHeaderEnv/)
+  t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', tools: { grants: [{ emails: ['a@b.c'] }] } }])), /allow/)
   t.match(
     renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamHeaderEnv: 'X' }])),
     /apply only with upstreamAuth: header/

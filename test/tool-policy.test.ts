@@ -113,3 +113,21 @@ for (const jsonResponse of [false, true]) {
     t.match(metrics.body, /mcpgw_tool_call_duration_seconds_count\{route="\/open\/mcp",tool="add"\} 1/)
   })
 }
+
+t.test('the README worked example loads and means what it says', async t => {
+  const { readFileSync } = await import('node:fs')
+  const { parse } = await import('yaml')
+  const { loadGatewayConfig } = await import('../src/plugins/config.js')
+  const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
+  const block = /```yaml\n(proxies:\n {2}- pattern: "\/files\/mcp"[\s\S]*?)```/.exec(readme)
+  t.ok(block, 'the example is in the README')
+  const config = loadGatewayConfig({ env: {}, configFile: parse(block![1]) })
+  const policy = config.routes[0].toolPolicy!
+  const carol = { email: 'carol@example.com', scopes: ['mcp'] }
+  const ana = { email: 'ana@example.com', scopes: ['mcp'] }
+  t.same(policy.decide('read_file', carol), { allowed: true })
+  t.same(policy.decide('write_file', carol), { allowed: false, reason: 'not_allowed' })
+  t.same(policy.decide('write_file', ana), { allowed: false, reason: 'insufficient_scope', needed: ['files.write'] })
+  t.same(policy.decide('write_file', { ...ana, scopes: ['mcp', 'files.write'] }), { allowed: true })
+  t.same(config.routes[0].allowedDomains, ['example.com'])
+})

@@ -137,6 +137,12 @@ Built as data and serialised with toYaml so any string is quoted correctly.
 {{- with $p.upstreamHeader }}{{ $_ := set $r "upstream_header" . }}{{ end }}
 {{- with $p.upstreamHeaderEnv }}{{ $_ := set $r "upstream_header_env" . }}{{ end }}
 {{- with $p.scopes }}{{ $_ := set $r "scopes" . }}{{ end }}
+{{- with $p.tools }}
+{{- $t := omit . "requiredScopes" }}
+{{- with .requiredScopes }}{{ $_ := set $t "required_scopes" . }}{{ end }}
+{{- $_ := set $r "tools" $t }}
+{{- end }}
+{{- if hasKey $p "auditArguments" }}{{ $_ := set $r "audit_arguments" $p.auditArguments }}{{ end }}
 {{- /* Fail at install rather than at gateway start-up, which rejects the same mistakes. */}}
 {{- if eq (default "none" $p.upstreamAuth) "header" }}
 {{- if not $p.upstreamHeaderEnv }}
