@@ -25,6 +25,8 @@ export const REDACT = [
   'body.code', 'query.code'
 ]
 
+const LOG_FLUSH_MS = 500
+
 function trustProxy (value: string): boolean | ((address: string, hop: number) => boolean) {
   if (value === 'true') return true
   const hops = Number(value)
@@ -38,6 +40,10 @@ function trustProxy (value: string): boolean | ((address: string, hop: number) =
  */
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const config = loadGatewayConfig(opts)
+  // Log lines are gathered into 4 KiB writes instead of one write(2) per request (which cost
+  // the proxied path about 6% of its CPU); a timer bounds how long a quiet server holds a line,
+  // and pino writes out what is left when the process exits.
+  const logStream = opts.logger === undefined ? destination({ dest: 1, sync: false, minLength: 4096 }) : undefined
   const app = Fastify({
     logger: opts.logger ?? {
       level: config.env.LOG_LEVEL,
@@ -46,10 +52,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
         // Paths only: query strings can carry codes and states.
         req: (req: { id: string, method: string, url: string }) => ({ id: req.id, method: req.method, path: req.url.split('?')[0] })
       },
-      // Asynchronous stdout: under load, lines queued behind a write in flight go out together
-      // instead of one blocking write(2) per request (about 10% of the proxied path's CPU).
-      // pino flushes what is queued when the process exits.
-      stream: destination({ dest: 1, sync: false })
+      stream: logStream
     },
     logController: new OneLineRequestLog(),
     requestIdHeader: 'x-request-id',
@@ -57,6 +60,14 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     trustProxy: trustProxy(config.env.TRUST_PROXY)
   })
 
+  if (logStream !== undefined) {
+    const flusher = setInterval(() => logStream.flush(), LOG_FLUSH_MS)
+    flusher.unref()
+    app.addHook('onClose', async () => {
+      clearInterval(flusher)
+      logStream.flush()
+    })
+  }
   await app.register(errorHandler)
   await app.register(configPlugin, { config })
   await app.register(storePlugin)
