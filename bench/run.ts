@@ -470,7 +470,7 @@ function report (f: Findings): void {
     'Gateway: ES256 bearer verified with audience check, Mcp-Session-Id HMAC check, metrics on, one info log line per request to a file, Redis store.',
     'nginx: 1 worker, upstream keepalive 64, access log to a file.',
     '',
-    `| target | req/s c${CONNECTIONS} | p50 ms | p99 ms | req/s c${LATENCY_CONNECTIONS} | p50 ms | paced c${LATENCY_CONNECTIONS} p50 ms | p99 ms | proxy CPU µs/req | upstream CPU µs/req | proxy peak RSS MB | errors |`,
+    `| target | req/s c${CONNECTIONS} | p50 ms | p99 ms | req/s c${LATENCY_CONNECTIONS} | p50 ms | paced c${LATENCY_CONNECTIONS} p50 ms | paced p99 ms | proxy CPU µs/req | upstream CPU µs/req | proxy peak RSS MB | errors |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
