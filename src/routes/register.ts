@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { validateClientMetadata } from '../oauth/client-metadata.js'
+import { OAuthErrorResponseSchema } from './oauth-schemas.js'
 
 /**
  * Any JSON object: validateClientMetadata decides, so that a bad field is answered with
@@ -26,7 +27,7 @@ const REGISTER_RATE_LIMIT = { max: 60, timeWindow: '1 minute' }
 /** Dynamic Client Registration (RFC 7591), at /oauth/register and the legacy /register. */
 export default async function registerRoutes (fastify: FastifyInstance): Promise<void> {
   const options = {
-    schema: { body: ClientRegistrationRequestSchema, response: { 201: ClientRegistrationResponseSchema } },
+    schema: { body: ClientRegistrationRequestSchema, response: { 201: ClientRegistrationResponseSchema, 400: OAuthErrorResponseSchema } },
     config: { rateLimit: REGISTER_RATE_LIMIT }
   }
   for (const url of ['/oauth/register', '/register']) {

@@ -5,7 +5,8 @@ import { OAuthError } from '../oauth/errors.js'
 import { type Params, singleParam } from '../oauth/params.js'
 import type { AccessClaims } from '../tokens/token-service.js'
 import type { KnownClient } from '../plugins/clients.js'
-import { TOKEN_RATE_LIMIT, TokenRequestBodySchema } from './token.js'
+import { ClientAuthorizationHeadersSchema, ClientRequestBodySchema, OAUTH_ERROR_RESPONSES } from './oauth-schemas.js'
+import { TOKEN_RATE_LIMIT } from './token.js'
 
 export const IntrospectionResponseSchema = Type.Object({
   active: Type.Boolean(),
@@ -51,9 +52,10 @@ export default async function tokenManagementRoutes (fastify: FastifyInstance): 
     return { client, token, confidential: auth.method !== 'none' }
   }
 
-  const options = { schema: { body: TokenRequestBodySchema }, config: { rateLimit: TOKEN_RATE_LIMIT } }
+  const schema = { body: ClientRequestBodySchema, headers: ClientAuthorizationHeadersSchema }
+  const config = { rateLimit: TOKEN_RATE_LIMIT }
 
-  fastify.post('/oauth/revoke', options, async (request, reply) => {
+  fastify.post('/oauth/revoke', { schema: { ...schema, response: OAUTH_ERROR_RESPONSES }, config }, async (request, reply) => {
     const { client, token } = await authenticated(request.body as Params, request.headers.authorization)
     if (isJwt(token)) {
       const claims = accessClaims(token)
@@ -62,10 +64,10 @@ export default async function tokenManagementRoutes (fastify: FastifyInstance): 
       await fastify.grants.revokeRefreshToken(client, token)
     }
     // RFC 7009 §2.2: unknown, foreign and already revoked tokens are answered the same.
-    return await reply.code(200).header('cache-control', 'no-store').send()
+    return await reply.header('cache-control', 'no-store').send()
   })
 
-  fastify.post('/oauth/introspect', { ...options, schema: { ...options.schema, response: { 200: IntrospectionResponseSchema } } }, async (request, reply) => {
+  fastify.post('/oauth/introspect', { schema: { ...schema, response: { 200: IntrospectionResponseSchema, ...OAUTH_ERROR_RESPONSES } }, config }, async (request, reply) => {
     const { client, token, confidential } = await authenticated(request.body as Params, request.headers.authorization)
     // RFC 7662 §2.1: the caller must be authorized; a public client proves nothing.
     if (!confidential) throw new OAuthError('invalid_client', 'introspection is for confidential clients (authenticate with the client secret)')

@@ -3,9 +3,7 @@ import { Type } from 'typebox'
 import { parseClientAuthentication } from '../oauth/client-auth.js'
 import type { Params } from '../oauth/params.js'
 import { parseTokenRequest } from '../oauth/token-request.js'
-
-/** Form parameters; a repeated one arrives as a list and the parsers refuse it where OAuth does. */
-export const TokenRequestBodySchema = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+import { ClientAuthorizationHeadersSchema, ClientRequestBodySchema, OAUTH_ERROR_RESPONSES } from './oauth-schemas.js'
 
 export const TokenResponseSchema = Type.Object({
   access_token: Type.String(),
@@ -38,7 +36,7 @@ export const TOKEN_RATE_LIMIT = {
 /** The token endpoint (RFC 6749 §3.2) at /oauth/token and the legacy /token. */
 export default async function tokenRoutes (fastify: FastifyInstance): Promise<void> {
   const options = {
-    schema: { body: TokenRequestBodySchema, response: { 200: TokenResponseSchema } },
+    schema: { body: ClientRequestBodySchema, headers: ClientAuthorizationHeadersSchema, response: { 200: TokenResponseSchema, ...OAUTH_ERROR_RESPONSES } },
     config: { rateLimit: TOKEN_RATE_LIMIT }
   }
   // Errors too: RFC 6749 §5.1 forbids caching anything this endpoint answers.
