@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance } from 'fastify'
 import errorHandler from './plugins/error-handler.js'
 import configPlugin, { loadGatewayConfig, type ConfigPluginOptions } from './plugins/config.js'
 import storePlugin from './plugins/store.js'
@@ -11,6 +11,7 @@ import grantsPlugin from './plugins/grants.js'
 import authorizationFlowPlugin from './plugins/authorization-flow.js'
 import securityPlugin from './plugins/security.js'
 import metricsPlugin from './plugins/metrics.js'
+import toolCallsPlugin from './plugins/tool-calls.js'
 import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
 import oauthRoutes from './routes/oauth.js'
@@ -18,8 +19,10 @@ import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog } from './request-log.js'
 
 export interface AppOptions extends ConfigPluginOptions {
-  /** Fastify logger options; false silences it (tests). */
-  logger?: FastifyServerOptions['logger']
+  /** false silences the log (tests). */
+  logger?: false
+  /** Where log lines go (default stdout). */
+  logStream?: { write: (line: string) => void }
 }
 
 /** Paths pino must never print: credentials in headers and in parsed bodies. */
@@ -45,6 +48,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? {
       level: config.env.LOG_LEVEL,
+      stream: opts.logStream,
       redact: { paths: REDACT, censor: '[redacted]' },
       serializers: {
         // Paths only: query strings can carry codes and states.
@@ -54,7 +58,9 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     logController: new OneLineRequestLog(),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    trustProxy: trustProxy(config.env.TRUST_PROXY)
+    trustProxy: trustProxy(config.env.TRUST_PROXY),
+    // The store plugin may wait up to 30 s for Redis at start-up.
+    pluginTimeout: 45_000
   })
 
   await app.register(errorHandler)
@@ -68,6 +74,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   await app.register(authorizationFlowPlugin)
   await app.register(securityPlugin)
   await app.register(metricsPlugin)
+  await app.register(toolCallsPlugin)
   await app.register(healthRoutes)
   await app.register(protectedResourceRoutes)
   await app.register(oauthRoutes)

@@ -74,6 +74,8 @@ export interface GatewayOptions {
   listen?: boolean
   /** The port to listen on; a free one when absent. */
   port?: number
+  /** Collect log lines here instead of silencing the log. */
+  logLines?: string[]
 }
 
 /** The gateway under test, built through the same buildApp as production. */
@@ -83,7 +85,9 @@ export async function buildGateway (t: Teardown, opts: GatewayOptions = {}): Pro
   const app = await buildApp({
     env: { BASE_URL: base, KEYS_FILE: '', LOG_LEVEL: 'silent', ...opts.env },
     configFile: opts.config ?? { proxies: [] },
-    logger: false
+    ...(opts.logLines === undefined
+      ? { logger: false as const }
+      : { env: { BASE_URL: base, KEYS_FILE: '', LOG_LEVEL: 'info', ...opts.env }, logStream: { write: (line: string) => { opts.logLines?.push(line) } } })
   })
   t.teardown(async () => await app.close())
   if (opts.listen === true) await app.listen({ host: '127.0.0.1', port })

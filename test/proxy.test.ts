@@ -55,7 +55,8 @@ t.beforeEach(async t => {
         { pattern: '/id/mcp', target_url: upstream.url, upstream_auth: 'identity' },
         { pattern: '/static/mcp', target_url: upstream.url, upstream_auth: 'header', upstream_header: 'X-Api-Key', upstream_header_env: 'STATIC_KEY' },
         { pattern: '/write/mcp', target_url: upstream.url, scopes: ['mcp', 'write'] },
-        { pattern: '/slow/mcp', target_url: upstream.url.replace('/mcp', '/slow') }
+        { pattern: '/slow/mcp', target_url: upstream.url.replace('/mcp', '/slow') },
+        { pattern: '/big/mcp', target_url: upstream.url.replace('/mcp', '/big') }
       ]
     }
   })
@@ -240,6 +241,13 @@ t.test('an unreachable upstream gives 502 and a slow one 504, naming the route',
   const res = await app.inject({ method: 'POST', url: '/dead/mcp', headers: { authorization: `Bearer ${mintToken(app, '/dead/mcp')}`, 'content-type': 'application/json' }, payload: INIT })
   t.equal(res.statusCode, 502)
   t.same(res.json(), { error: 'bad_gateway', error_description: 'The upstream of /dead/mcp could not be reached', route: '/dead/mcp' })
+})
+
+t.test('a large answer without a length streams through whole', async t => {
+  const res = await post(`${base}/big/mcp`, mintToken(gateway, '/big/mcp'), INIT)
+  t.equal(res.status, 200)
+  const body = await res.json()
+  t.equal(body.result.blob.length, 32 * 64 * 1024)
 })
 
 t.test('a client that goes away aborts the upstream request', async t => {

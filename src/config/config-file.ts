@@ -3,6 +3,7 @@ import { parse as parseYaml } from 'yaml'
 import { Type, type Static } from 'typebox'
 import { ConfigError } from './config-error.js'
 import type { Env } from './env.js'
+import { ToolPolicy } from '../policy/tool-policy.js'
 
 const StringList = Type.Array(Type.String({ minLength: 1 }))
 
@@ -16,7 +17,18 @@ export const RouteEntrySchema = Type.Object({
   ])),
   upstream_header: Type.Optional(Type.String()),
   upstream_header_env: Type.Optional(Type.String()),
-  scopes: Type.Optional(StringList)
+  scopes: Type.Optional(StringList),
+  tools: Type.Optional(Type.Object({
+    allow: Type.Optional(StringList),
+    deny: Type.Optional(StringList),
+    grants: Type.Optional(Type.Array(Type.Object({
+      emails: Type.Optional(StringList),
+      domains: Type.Optional(StringList),
+      allow: StringList
+    }))),
+    required_scopes: Type.Optional(Type.Record(Type.String(), StringList))
+  })),
+  audit_arguments: Type.Optional(Type.Boolean())
 })
 
 export const ClientEntrySchema = Type.Object({
@@ -48,6 +60,10 @@ export interface RouteConfig {
   /** For upstream_auth: header — the static header sent upstream. */
   upstreamHeader?: { name: string, value: string }
   scopes: string[]
+  /** Per-tool rules; absent: every tool the upstream offers. */
+  toolPolicy?: ToolPolicy
+  /** Whether audit records carry tool arguments. */
+  auditArguments: boolean
 }
 
 export interface ClientConfig {
@@ -185,6 +201,8 @@ function buildRoute (entry: unknown, where: string, env: Env, variables: Record<
   }
 
   const domains = listField(obj, 'allowed_domains', where) ?? []
+  const audit = obj.audit_arguments ?? false
+  if (typeof audit !== 'boolean') throw new ConfigError(`${where}.audit_arguments`, 'must be true or false')
   return {
     pattern,
     targetUrl,
@@ -194,8 +212,39 @@ function buildRoute (entry: unknown, where: string, env: Env, variables: Record<
     allowedDomains: domains.map(d => d.toLowerCase().replace(/^@/, '')),
     upstreamAuth,
     upstreamHeader,
-    scopes: listField(obj, 'scopes', where) ?? DEFAULT_ROUTE_SCOPES
+    scopes: listField(obj, 'scopes', where) ?? DEFAULT_ROUTE_SCOPES,
+    toolPolicy: obj.tools === undefined ? undefined : buildToolPolicy(obj.tools, `${where}.tools`),
+    auditArguments: audit
   }
+}
+
+function buildToolPolicy (entry: unknown, where: string): ToolPolicy {
+  const obj = expectObject(entry, where, ['allow', 'deny', 'grants', 'required_scopes'])
+  const grants = obj.grants ?? []
+  if (!Array.isArray(grants)) throw new ConfigError(`${where}.grants`, 'must be a list')
+  const required = obj.required_scopes ?? {}
+  if (required === null || typeof required !== 'object' || Array.isArray(required)) {
+    throw new ConfigError(`${where}.required_scopes`, 'must map tool names to lists of scopes')
+  }
+  const requiredScopes: Record<string, string[]> = {}
+  for (const tool of Object.keys(required)) {
+    requiredScopes[tool] = listField(required as Record<string, unknown>, tool, `${where}.required_scopes`) ?? []
+  }
+  return new ToolPolicy({
+    allow: listField(obj, 'allow', where),
+    deny: listField(obj, 'deny', where) ?? [],
+    grants: grants.map((grant, i) => {
+      const g = expectObject(grant, `${where}.grants[${i}]`, ['emails', 'domains', 'allow'])
+      const allow = listField(g, 'allow', `${where}.grants[${i}]`)
+      if (allow === undefined) throw new ConfigError(`${where}.grants[${i}].allow`, 'is required')
+      return {
+        emails: (listField(g, 'emails', `${where}.grants[${i}]`) ?? []).map(e => e.toLowerCase()),
+        domains: (listField(g, 'domains', `${where}.grants[${i}]`) ?? []).map(d => d.toLowerCase().replace(/^@/, '')),
+        allow
+      }
+    }),
+    requiredScopes
+  })
 }
 
 function buildClient (entry: unknown, where: string, variables: Record<string, string | undefined>, ids: Set<string>): ClientConfig {

@@ -1,6 +1,7 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { ConfigError } from './config-error.js'
+import { parseEncryptionKey, parseSigningKeys } from '../keys/key-ring.js'
 
 const CommaList = (description: string, fallback = '') =>
   Type.String({ default: fallback, description })
@@ -70,6 +71,12 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
   if (env.REDIS_ADDR !== undefined && !/^[^\s:]+:\d+$/.test(env.REDIS_ADDR)) {
     throw new ConfigError('REDIS_ADDR', 'must be host:port')
   }
+  if (!/^(true|false|\d+)$/.test(env.TRUST_PROXY)) {
+    throw new ConfigError('TRUST_PROXY', 'must be true, false or a number of hops')
+  }
+  // Parsed again where used; checked here so a bad key stops start-up before anything runs.
+  if (env.JWT_SIGNING_KEY !== undefined) parseSigningKeys(env.JWT_SIGNING_KEY)
+  if (env.ENCRYPTION_KEY !== undefined) parseEncryptionKey(env.ENCRYPTION_KEY)
   return env
 }
 

@@ -140,6 +140,14 @@ export async function loadKeyMaterial (env: Env, store: Store): Promise<KeyMater
 }
 
 /**
+ * After Redis lost its data (a restart without persistence), puts this replica's keys back so
+ * that replicas starting later adopt them instead of generating different ones.
+ */
+export async function reseedStoredKeys (store: Store, material: Pick<KeyMaterial, 'signing' | 'encryptionKey'>): Promise<void> {
+  await store.cas(STORE_KEY, null, serialize(material))
+}
+
+/**
  * Puts a new signing key in front of the store's key list; the previous ones keep verifying
  * for `graceSeconds` (the access-token lifetime), then drop out.
  */

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { KEYS_CHANNEL, loadKeyMaterial, type SigningKey } from '../keys/key-ring.js'
+import { KEYS_CHANNEL, loadKeyMaterial, reseedStoredKeys, type SigningKey } from '../keys/key-ring.js'
 
 export interface Keys {
   /** First signs, all verify. */
@@ -32,6 +32,12 @@ async function keysPlugin (fastify: FastifyInstance): Promise<void> {
     get signing () { return signing },
     encryptionKey: material.encryptionKey,
     onRotate (handler) { handlers.push(handler) }
+  }
+  if (env.JWT_SIGNING_KEY === undefined && fastify.store.kind === 'redis') {
+    fastify.store.onReconnect(() => {
+      reseedStoredKeys(fastify.store, { signing, encryptionKey: material.encryptionKey })
+        .catch(err => fastify.log.warn({ err }, 'restoring keys in Redis failed'))
+    })
   }
   if (env.JWT_SIGNING_KEY === undefined) {
     // Another replica (or `npm run keys -- rotate`) rotated: pick the new list up from the store.

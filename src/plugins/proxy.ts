@@ -18,6 +18,8 @@ declare module 'fastify' {
 
 /** MCP messages can carry files or long prompts; the OAuth endpoints keep Fastify's 1 MiB. */
 const PROXY_BODY_LIMIT = 4 * 1024 * 1024
+/** Upstream answers up to this size are buffered and sent in one write. */
+const BUFFER_LIMIT = 1024 * 1024
 const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'origin', 'proxy-authorization', 'forwarded']
 
 interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: Readable }
@@ -72,8 +74,10 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
         if (upstreamId === null) throw new OAuthError('access_denied', 'This MCP session belongs to another user or route', { reason: 'session' })
         request.upstreamSessionId = upstreamId
       })
-      child.addHook('onResponse', async (_request, reply) => {
+      child.addHook('preHandler', fastify.toolCalls.inspect(route))
+      child.addHook('onResponse', async (request, reply) => {
         metrics.proxied.inc({ route: route.pattern, status: reply.statusCode })
+        fastify.toolCalls.finish(route, request, reply)
       })
 
       await child.register(httpProxy, {
@@ -142,18 +146,31 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
       return
     }
     const type = res.headers['content-type'] ?? ''
+    const watched = fastify.toolCalls.watches(reply.request)
     if (type.startsWith('text/event-stream')) {
       streams.add(reply)
       reply.raw.once('close', () => streams.delete(reply))
-      reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(res.stream)
+      const stream = watched ? fastify.toolCalls.rewriteSse(route, reply.request, res.stream) : res.stream
+      reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(stream)
       // Fastify writes a stream's headers with its first chunk; clients must see the stream open now.
       if (reply.raw.getHeader('content-type') !== undefined && !reply.raw.headersSent) reply.raw.flushHeaders()
       return
     }
-    // Small JSON answers: one buffered write is cheaper than piping a stream.
+    const length = Number(res.headers['content-length'] ?? Infinity)
+    // A tools/list answer is always read whole: the policy may have to take tools out of it.
+    const mustRead = watched && reply.request.toolCalls?.calls.some(c => c.method === 'tools/list') === true
+    if (length > BUFFER_LIMIT && !mustRead) {
+      // Large or unsized bodies stream through, so memory stays flat whatever the upstream sends.
+      reply.send(res.stream)
+      return
+    }
+    // Small answers: one buffered write is cheaper than piping a stream.
     const chunks: Buffer[] = []
     res.stream.on('data', (chunk: Buffer) => chunks.push(chunk))
-    res.stream.once('end', () => { reply.send(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)) })
+    res.stream.once('end', () => {
+      const body = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+      reply.send(watched && type.startsWith('application/json') ? fastify.toolCalls.rewriteJson(route, reply.request, body) : body)
+    })
     res.stream.once('error', (err: Error) => { upstreamFailure(route, reply, err) })
   }
 
@@ -174,4 +191,4 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   }
 }
 
-export default fp(proxyPlugin, { name: 'proxy', fastify: '5.x', dependencies: ['config', 'keys', 'tokens', 'security', 'metrics'] })
+export default fp(proxyPlugin, { name: 'proxy', fastify: '5.x', dependencies: ['config', 'keys', 'tokens', 'security', 'metrics', 'tool-calls'] })

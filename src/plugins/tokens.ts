@@ -45,8 +45,14 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
   }
   await fastify.store.subscribe(REVOCATIONS_CHANNEL, remember)
   await reload()
+  // After an outage: put back what this replica knows (Redis may have restarted empty), then
+  // learn what others published while the subscription was down.
+  const resync = async (): Promise<void> => {
+    for (const [jti, exp] of service.revokedEntries()) await fastify.store.setAdd(REVOKED_SET, `${jti} ${exp}`, exp)
+    await reload()
+  }
   fastify.store.onReconnect(() => {
-    reload().catch(err => fastify.log.warn({ err }, 'reloading revocations failed'))
+    resync().catch(err => fastify.log.warn({ err }, 'resynchronising revocations failed'))
   })
   const pruner = setInterval(() => service.pruneRevoked(), 60_000)
   pruner.unref()

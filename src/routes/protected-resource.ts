@@ -31,12 +31,14 @@ export default async function protectedResourceRoutes (fastify: FastifyInstance)
   })
   const schema = { response: { 200: ProtectedResourceMetadataSchema } }
 
-  const allScopes = [...new Set(routes.flatMap(r => r.scopes))]
+  // A route's token needs its scopes; some tools may ask for more (step-up).
+  const scopesOf = (route: typeof routes[number]): string[] => [...new Set([...route.scopes, ...route.toolPolicy?.toolScopes ?? []])]
+  const allScopes = [...new Set(routes.flatMap(scopesOf))]
   const root = document(env.BASE_URL, allScopes)
   fastify.get(PRM_PATH, { schema }, async (_request, reply) => await reply.headers(cache).send(root))
 
   for (const route of routes) {
-    const body = document(route.resourceUrl, route.scopes, `MCP server at ${route.pattern}`)
+    const body = document(route.resourceUrl, scopesOf(route), `MCP server at ${route.pattern}`)
     fastify.get(PRM_PATH + route.pattern, { schema }, async (_request, reply) => await reply.headers(cache).send(body))
   }
 

@@ -14,8 +14,12 @@ export interface OpenedStore {
 
 interface Logger { warn: (obj: object, msg: string) => void }
 
-/** Redis when REDIS_URL or REDIS_ADDR is set, otherwise the embedded memory store. */
-export async function openStore (env: Env, log: Logger, connectTimeoutMs = 5000): Promise<OpenedStore> {
+/**
+ * Redis when REDIS_URL or REDIS_ADDR is set, otherwise the embedded memory store. Start-up waits
+ * up to 30 s for Redis, so a gateway deployed beside a Redis that is still starting does not
+ * crash-loop.
+ */
+export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_000): Promise<OpenedStore> {
   if (env.REDIS_URL === undefined && env.REDIS_ADDR === undefined) {
     return { store: new MemoryStore(), description: 'memory (single instance; set REDIS_URL or REDIS_ADDR to share state)' }
   }

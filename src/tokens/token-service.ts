@@ -125,6 +125,11 @@ export class TokenService {
     this.revoked.set(jti, expiresAt)
   }
 
+  /** The deny set as [jti, exp] pairs. */
+  revokedEntries (): IterableIterator<[string, number]> {
+    return this.revoked.entries()
+  }
+
   isRevoked (jti: string): boolean {
     return this.revoked.has(jti)
   }

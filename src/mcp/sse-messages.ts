@@ -1,0 +1,53 @@
+import { Transform, type TransformCallback } from 'node:stream'
+
+/**
+ * Passes an SSE stream through event by event, handing each JSON-RPC response (an event whose
+ * data holds "result" or "error") to `visit`, which may return a replacement message. Events are
+ * forwarded as soon as they are complete, so streaming is kept; other events are not parsed.
+ */
+export class SseMessages extends Transform {
+  private pending = ''
+
+  constructor (private readonly visit: (message: Record<string, unknown>) => Record<string, unknown> | undefined) {
+    super()
+  }
+
+  _transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    this.pending += chunk.toString('utf8')
+    let end: number
+    let out = ''
+    while ((end = this.boundary()) >= 0) {
+      const sep = this.pending.startsWith('\r\n', end) ? 4 : 2
+      out += this.rewrite(this.pending.slice(0, end)) + this.pending.slice(end, end + sep)
+      this.pending = this.pending.slice(end + sep)
+    }
+    done(null, out === '' ? undefined : out)
+  }
+
+  _flush (done: TransformCallback): void {
+    done(null, this.pending === '' ? undefined : this.rewrite(this.pending))
+  }
+
+  private boundary (): number {
+    const lf = this.pending.indexOf('\n\n')
+    const crlf = this.pending.indexOf('\r\n\r\n')
+    if (lf < 0) return crlf
+    return crlf < 0 ? lf : Math.min(lf, crlf)
+  }
+
+  private rewrite (event: string): string {
+    if (!event.includes('"result"') && !event.includes('"error"')) return event
+    const lines = event.split(/\r?\n/)
+    const data = lines.filter(l => l.startsWith('data:')).map(l => l.slice(l.startsWith('data: ') ? 6 : 5)).join('\n')
+    let message: unknown
+    try {
+      message = JSON.parse(data)
+    } catch {
+      return event
+    }
+    if (message === null || typeof message !== 'object' || Array.isArray(message)) return event
+    const replacement = this.visit(message as Record<string, unknown>)
+    if (replacement === undefined) return event
+    return [...lines.filter(l => !l.startsWith('data:')), `data: ${JSON.stringify(replacement)}`].join('\n')
+  }
+}

@@ -1,0 +1,71 @@
+/** A caller as far as tool policy is concerned. */
+export interface Caller { email?: string, scopes: readonly string[] }
+
+export interface ToolGrant {
+  emails: string[]
+  domains: string[]
+  allow: string[]
+}
+
+export interface ToolPolicyConfig {
+  /** What every caller of the route may call; absent: every tool. */
+  allow?: string[]
+  /** Never, for anyone; wins over every allow. */
+  deny: string[]
+  /** More tools for named people or whole domains. */
+  grants: ToolGrant[]
+  /** Scopes a token must carry for a tool, beyond the route's. */
+  requiredScopes: Record<string, string[]>
+}
+
+export type ToolDecision =
+  | { allowed: true }
+  | { allowed: false, reason: 'denied' | 'not_allowed' }
+  | { allowed: false, reason: 'insufficient_scope', needed: string[] }
+
+/** `*` matches any run of characters, `?` one; everything else literally. */
+export function globToRegExp (glob: string): RegExp {
+  const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
+  return new RegExp(`^${escaped}$`)
+}
+
+/**
+ * The per-route tool rules, compiled once. Deny wins; then the route-wide allow list or a grant
+ * for the caller's email or email domain; then the tool's required scopes.
+ */
+export class ToolPolicy {
+  private readonly allow: RegExp[] | null
+  private readonly deny: RegExp[]
+  private readonly grants: Array<{ emails: Set<string>, domains: Set<string>, allow: RegExp[] }>
+  private readonly requiredScopes: Map<string, string[]>
+
+  constructor (config: ToolPolicyConfig) {
+    this.allow = config.allow === undefined ? null : config.allow.map(globToRegExp)
+    this.deny = config.deny.map(globToRegExp)
+    this.grants = config.grants.map(g => ({ emails: new Set(g.emails), domains: new Set(g.domains), allow: g.allow.map(globToRegExp) }))
+    this.requiredScopes = new Map(Object.entries(config.requiredScopes))
+  }
+
+  /** Every scope some tool of the route asks for (for the protected-resource metadata). */
+  get toolScopes (): string[] {
+    return [...new Set([...this.requiredScopes.values()].flat())]
+  }
+
+  /** Whether the caller may see the tool at all (tools/list), scopes aside. */
+  visible (tool: string, caller: Caller): boolean {
+    if (this.deny.some(r => r.test(tool))) return false
+    if (this.allow === null || this.allow.some(r => r.test(tool))) return true
+    const email = caller.email?.toLowerCase()
+    if (email === undefined) return false
+    const domain = email.slice(email.lastIndexOf('@') + 1)
+    return this.grants.some(g => (g.emails.has(email) || g.domains.has(domain)) && g.allow.some(r => r.test(tool)))
+  }
+
+  decide (tool: string, caller: Caller): ToolDecision {
+    if (this.deny.some(r => r.test(tool))) return { allowed: false, reason: 'denied' }
+    if (!this.visible(tool, caller)) return { allowed: false, reason: 'not_allowed' }
+    const needed = this.requiredScopes.get(tool)
+    if (needed !== undefined && !needed.every(s => caller.scopes.includes(s))) return { allowed: false, reason: 'insufficient_scope', needed }
+    return { allowed: true }
+  }
+}

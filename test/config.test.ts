@@ -1,0 +1,77 @@
+import t from 'tap'
+import { loadGatewayConfig } from '../src/plugins/config.js'
+
+const route = { pattern: '/calc/mcp', target_url: 'http://calc:3000/mcp' }
+const load = (env: Record<string, string>, configFile: unknown = { proxies: [route] }): unknown => loadGatewayConfig({ env, configFile })
+
+t.test('defaults give a working local configuration', async t => {
+  const config = loadGatewayConfig({ env: {}, configFile: { proxies: [route] } })
+  t.equal(config.env.BASE_URL, 'http://localhost:8080')
+  t.equal(config.env.PORT, 8080)
+  t.equal(config.allowedOrigins, '*')
+  t.same(config.routes[0], {
+    pattern: '/calc/mcp',
+    targetUrl: 'http://calc:3000/mcp',
+    resourceUrl: 'http://localhost:8080/calc/mcp',
+    metadataUrl: 'http://localhost:8080/.well-known/oauth-protected-resource/calc/mcp',
+    allowedEmails: [],
+    allowedDomains: [],
+    upstreamAuth: 'none',
+    upstreamHeader: undefined,
+    scopes: ['mcp'],
+    toolPolicy: undefined,
+    auditArguments: false
+  })
+})
+
+t.test('per-route options are read and normalised', async t => {
+  const config = loadGatewayConfig({
+    env: { BASE_URL: 'https://gw.example.com', API_KEY: 'k', ALLOWED_ORIGINS: 'https://a.example, https://b.example' },
+    configFile: {
+      proxies: [{ ...route, allowed_emails: ['Ana@Example.com'], allowed_domains: ['@Example.org'], upstream_auth: 'header', upstream_header: 'X-Api-Key', upstream_header_env: 'API_KEY', scopes: ['calc'] }],
+      clients: [{ client_id: 'app', redirect_uris: ['https://app.example/cb'], client_secret_env: 'API_KEY' }]
+    }
+  })
+  const r = config.routes[0]
+  t.same(r.allowedEmails, ['ana@example.com'])
+  t.same(r.allowedDomains, ['example.org'])
+  t.same(r.upstreamHeader, { name: 'x-api-key', value: 'k' })
+  t.same(config.allowedOrigins, ['https://a.example', 'https://b.example'])
+  t.same(config.clients, [{ clientId: 'app', clientSecret: 'k', redirectUris: ['https://app.example/cb'], clientName: 'app' }])
+})
+
+t.test('every configuration mistake stops start-up with a message naming it', async t => {
+  const cases: Array<[string, Record<string, string>, unknown, string]> = [
+    ['BASE_URL trailing slash', { BASE_URL: 'https://gw.example.com/' }, undefined, 'Invalid configuration: BASE_URL must not end with a slash'],
+    ['BASE_URL not a URL', { BASE_URL: 'gateway' }, undefined, 'Invalid configuration: BASE_URL "gateway" is not a URL'],
+    ['BASE_URL with a path', { BASE_URL: 'https://gw.example.com/mcp' }, undefined, 'Invalid configuration: BASE_URL must be an origin only (no path, query or fragment)'],
+    ['PORT not a number', { PORT: 'eighty' }, undefined, 'Invalid configuration: PORT must be integer'],
+    ['unknown provider', { OAUTH_PROVIDER: 'okta' }, undefined, 'Invalid configuration: OAUTH_PROVIDER'],
+    ['REDIS_URL scheme', { REDIS_URL: 'http://redis:6379' }, undefined, 'Invalid configuration: REDIS_URL must start with redis:// or rediss://'],
+    ['REDIS_ADDR form', { REDIS_ADDR: 'redis' }, undefined, 'Invalid configuration: REDIS_ADDR must be host:port'],
+    ['TRUST_PROXY form', { TRUST_PROXY: 'maybe' }, undefined, 'Invalid configuration: TRUST_PROXY must be true, false or a number of hops'],
+    ['bad encryption key', { ENCRYPTION_KEY: 'c2hvcnQ=' }, undefined, 'Invalid configuration: ENCRYPTION_KEY must be 32 bytes in base64 (got 5 bytes)'],
+    ['signing key not PEM', { JWT_SIGNING_KEY: 'secret' }, undefined, 'Invalid configuration: JWT_SIGNING_KEY holds no PEM private key'],
+    ['pattern without slash', {}, { proxies: [{ pattern: 'calc/mcp', target_url: 'http://c/mcp' }] }, 'Invalid configuration: proxies[0].pattern "calc/mcp" must start with "/"'],
+    ['duplicate pattern', {}, { proxies: [route, route] }, 'Invalid configuration: proxies[1].pattern "/calc/mcp" is a duplicate'],
+    ['target not http', {}, { proxies: [{ pattern: '/a/mcp', target_url: 'ftp://c/mcp' }] }, 'Invalid configuration: proxies[0].target_url "ftp://c/mcp" must be an http or https URL'],
+    ['target not a URL', {}, { proxies: [{ pattern: '/a/mcp', target_url: 'calc:3000' }] }, 'Invalid configuration: proxies[0].target_url "calc:3000" must be an http or https URL'],
+    ['missing target', {}, { proxies: [{ pattern: '/a/mcp' }] }, 'Invalid configuration: proxies[0].target_url is required'],
+    ['pattern collides', {}, { proxies: [{ pattern: '/oauth/token', target_url: 'http://c/mcp' }] }, 'Invalid configuration: proxies[0].pattern "/oauth/token" collides with a gateway endpoint'],
+    ['unknown route key (seed camelCase)', {}, { proxies: [{ pattern: '/a/mcp', targetUrl: 'http://c/mcp' }] }, 'Invalid configuration: proxies[0].targetUrl is not a known setting'],
+    ['unknown upstream_auth', {}, { proxies: [{ ...route, upstream_auth: 'magic' }] }, 'Invalid configuration: proxies[0].upstream_auth "magic" must be one of none, identity, provider_token, header'],
+    ['header auth without env', {}, { proxies: [{ ...route, upstream_auth: 'header' }] }, 'Invalid configuration: proxies[0].upstream_header_env is required with upstream_auth: header'],
+    ['header env unset', {}, { proxies: [{ ...route, upstream_auth: 'header', upstream_header_env: 'NOPE' }] }, 'Invalid configuration: proxies[0].upstream_header_env names NOPE, which is not set'],
+    ['proxies not a list', {}, { proxies: { pattern: '/a' } }, 'Invalid configuration: config.yaml proxies must be a list'],
+    ['empty file', {}, null, 'Invalid configuration: config.yaml must be a mapping with a `proxies` list'],
+    ['unknown top-level key', {}, { proxies: [], routes: [] }, 'Invalid configuration: config.yaml routes is not a known setting'],
+    ['client without redirect', {}, { proxies: [route], clients: [{ client_id: 'x', redirect_uris: [] }] }, 'Invalid configuration: clients[0].redirect_uris must list at least one URI']
+  ]
+  for (const [name, env, file, message] of cases) {
+    t.throws(() => load(env, file === undefined ? { proxies: [route] } : file), { name: 'ConfigError', message: new RegExp('^' + message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) }, name)
+  }
+})
+
+t.test('a missing or broken config file is named', async t => {
+  t.throws(() => loadGatewayConfig({ env: { CONFIG_FILE: '/nonexistent/config.yaml' } }), { message: 'Invalid configuration: CONFIG_FILE cannot be read (/nonexistent/config.yaml): ENOENT' })
+})
