@@ -14,7 +14,14 @@ const REDIRECT = 'http://127.0.0.1:7/callback'
 
 let upstream: McpUpstream
 let redis: RedisServer
-const config = (): unknown => ({ proxies: [{ pattern: '/calc/mcp', target_url: upstream.url }, { pattern: '/files/mcp', target_url: upstream.url }] })
+const config = (): unknown => ({
+  proxies: [
+    { pattern: '/calc/mcp', target_url: upstream.url },
+    { pattern: '/files/mcp', target_url: upstream.url },
+    // `add` needs a scope the route's token does not carry at first: step-up.
+    { pattern: '/tools/mcp', target_url: upstream.url, tools: { required_scopes: { add: ['calc.add'] } } }
+  ]
+})
 
 t.before(async () => {
   upstream = await startMcpUpstream()
@@ -120,4 +127,34 @@ t.test('a login started on one replica finishes on another sharing the Redis', a
   await onReplica.connect(new StreamableHTTPClientTransport(new URL(`${replica.origin}/calc/mcp`), { requestInit: { headers } }))
   t.teardown(async () => await onReplica.close())
   t.equal(textOf(await onReplica.callTool({ name: 'add', arguments: { a: 3, b: 4 } })), '7')
+})
+
+t.test('step-up: a tool that needs another scope sends the client back for the difference only', async t => {
+  const { base, idp } = await startAuthorizationServer(t, { config: config(), env: { REDIS_URL: redis.url } })
+  const url = `${base}/tools/mcp`
+  const meta = await (await fetch(`${base}/.well-known/oauth-authorization-server`)).json() as { scopes_supported: string[] }
+  t.ok(meta.scopes_supported.includes('calc.add'), 'the tool scope is advertised')
+  const provider = new TestOAuthClient(REDIRECT)
+  const transport = await startLogin(url, provider)
+  const browser = new TestBrowser()
+  await transport.finishAuth((await browser.authorize((provider.authorizationUrl as URL).href, REDIRECT)).searchParams.get('code') as string)
+  t.equal(provider.tokens()?.scope, 'mcp', 'the route\'s own scope by default')
+
+  const client = await mcpClient(t, url, provider)
+  await t.rejects(client.callTool({ name: 'add', arguments: { a: 1, b: 2 } }), /403/, 'refused without calc.add')
+  // The SDK answers the 403 with a refresh, which cannot widen a grant (RFC 6749 §6); the
+  // client then authorizes again with the scope of the challenge.
+  provider.saved = undefined
+  provider.authorizationUrl = undefined
+  t.equal(await auth(provider, { serverUrl: url, scope: 'mcp calc.add' }), 'REDIRECT')
+  const stepUp = provider.authorizationUrl as URL | undefined
+  t.match(stepUp?.searchParams.get('scope'), /calc\.add/)
+  const page = await browser.request((stepUp as URL).href)
+  t.match(page.body, /New permissions requested<\/dt>\n<dd><code>calc\.add<\/code><\/dd>\n<dt>Already allowed<\/dt>\n<dd><code>mcp<\/code>/)
+  const back = new URL((await browser.follow(await browser.submitConsent(page, 'approve'), u => u.startsWith(REDIRECT))).location as string)
+  t.equal(idp.logins(), 1, 'the gateway session spares a second provider login')
+  t.equal(await auth(provider, { serverUrl: url, authorizationCode: back.searchParams.get('code') as string }), 'AUTHORIZED')
+  t.match(provider.tokens()?.scope, /calc\.add/)
+  const upgraded = await mcpClient(t, url, provider)
+  t.equal(textOf(await upgraded.callTool({ name: 'add', arguments: { a: 1, b: 2 } })), '3')
 })

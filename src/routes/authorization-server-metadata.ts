@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
+import { grantableScopes } from '../config/config-file.js'
 
 const StringList = Type.Array(Type.String())
 
@@ -41,7 +42,7 @@ export default async function authorizationServerMetadataRoutes (fastify: Fastif
     revocation_endpoint: `${base}/oauth/revoke`,
     introspection_endpoint: `${base}/oauth/introspect`,
     jwks_uri: `${base}/.well-known/jwks.json`,
-    scopes_supported: [...new Set(routes.flatMap(r => r.scopes))],
+    scopes_supported: [...new Set(routes.flatMap(grantableScopes))],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],

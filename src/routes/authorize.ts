@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
+import { grantableScopes } from '../config/config-file.js'
 import { commaList } from '../config/env.js'
 import { sendHtmlPage } from '../http/html-page.js'
 import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
@@ -57,7 +58,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
   if (globalAllow.emails.length === 0 && globalAllow.domains.length === 0 && routes.some(r => r.allowedEmails.length + r.allowedDomains.length === 0)) {
     fastify.log.warn('no allow-list (ALLOWED_EMAILS, ALLOWED_EMAIL_DOMAINS or per route) covers some routes: every verified email can log in to them')
   }
-  const supportedScopes = [...new Set(routes.flatMap(r => r.scopes))]
+  const supportedScopes = [...new Set(routes.flatMap(grantableScopes))]
 
   function upstream (): NonNullable<typeof fastify.upstreamIdp> {
     if (fastify.upstreamIdp === null) throw new ErrorPage('Login unavailable', 'The gateway has no identity provider configured yet.', 503)
@@ -100,13 +101,15 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
   for (const url of ['/oauth/authorize', '/authorize']) {
     fastify.get(url, authorizeOptions, async (request, reply) => {
       const outcome = await validateAuthorizeRequest(request.query as Params, {
-        issuer, findClient: fastify.clients.find, routes, supportedScopes, defaultScopes: supportedScopes
+        // No scope asked: the route's own, below (never the scopes its tools step up to).
+        issuer, findClient: fastify.clients.find, routes, supportedScopes, defaultScopes: []
       })
       if (!outcome.ok) return await reply.redirect(outcome.redirectTo)
       const { client, redirectUri, codeChallenge, route, scopes, state } = outcome.request
-      // Scopes the route does not use would open nothing: grant only the route's own (all of
-      // them when none of the asked ones is).
-      const own = scopes.filter(s => route.scopes.includes(s))
+      // Scopes the route does not use would open nothing: grant only the route's (its own
+      // when none of the asked ones is).
+      const grantable = grantableScopes(route)
+      const own = scopes.filter(s => grantable.includes(s))
       const routeScopes = own.length > 0 ? own : route.scopes
       const pending: PendingAuthorization = {
         clientId: client.client_id, clientName: client.client_name, redirectUri, codeChallenge, resource: route.pattern, scopes: routeScopes, state
