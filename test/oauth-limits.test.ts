@@ -6,7 +6,9 @@ const config = { proxies: [{ pattern: '/calc/mcp', target_url: 'http://127.0.0.1
 t.test('token requests are limited per client and IP: one noisy client does not lock out the others', async t => {
   const app = await buildGateway(t, { config })
   const ask = async (clientId: string): Promise<number> => (await app.inject({
-    method: 'POST', url: '/oauth/token', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    method: 'POST',
+    url: '/oauth/token',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
     payload: `grant_type=refresh_token&refresh_token=x.y&client_id=${clientId}`
   })).statusCode
   let last = 0

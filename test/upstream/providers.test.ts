@@ -10,8 +10,16 @@ t.test('Google: offline access, prompt=consent until a refresh token is held, hd
   const first = new URL(google.authorizationUrl({ ...start, domainHint: 'example.com' }))
   t.equal(first.origin + first.pathname, 'https://accounts.google.com/o/oauth2/v2/auth')
   t.match(Object.fromEntries(first.searchParams), {
-    response_type: 'code', client_id: 'gw', redirect_uri: client.redirectUri, scope: 'openid email', state: 'st', nonce: 'n',
-    code_challenge_method: 'S256', access_type: 'offline', prompt: 'consent', hd: 'example.com'
+    response_type: 'code',
+    client_id: 'gw',
+    redirect_uri: client.redirectUri,
+    scope: 'openid email',
+    state: 'st',
+    nonce: 'n',
+    code_challenge_method: 'S256',
+    access_type: 'offline',
+    prompt: 'consent',
+    hd: 'example.com'
   })
   const later = new URL(google.authorizationUrl({ ...start, offlineConsent: false }))
   t.equal(later.searchParams.get('prompt'), null)
