@@ -42,6 +42,7 @@ export async function startRedis (t: Teardown, opts: { appendonly?: boolean } = 
       '--appendonly', opts.appendonly === true ? 'yes' : 'no', '--loglevel', 'warning'
     ], { stdio: 'ignore' })
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
+    probe.on('error', () => {}) // refused until redis-server listens: expected
     for (let i = 0; i < 100; i++) {
       try {
         await probe.connect()
@@ -57,7 +58,7 @@ export async function startRedis (t: Teardown, opts: { appendonly?: boolean } = 
   }
   const kill = async (): Promise<void> => {
     const running = child
-    if (running === undefined || running.exitCode !== null) return
+    if (running === undefined || running.exitCode !== null || running.signalCode !== null) return
     const exited = new Promise(resolve => running.once('exit', resolve))
     running.kill('SIGKILL')
     await exited

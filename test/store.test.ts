@@ -77,12 +77,24 @@ t.test('redis store fails fast with StoreUnavailableError while Redis is down, t
   await t.rejects(store.get('x'), StoreUnavailableError)
   t.ok(Date.now() - started < 1000, 'no hanging while Redis is away')
   t.equal(await store.ping(), false)
+  const closing = await openStore(parseEnv({ REDIS_URL: redis.url }), quiet, 1000).catch(() => null)
+  t.equal(closing, null, 'no new connection while Redis is down')
   await redis.start()
   for (let i = 0; i < 60 && !(await store.ping()); i++) await sleep(100)
   t.equal(await store.ping(), true, 'reconnected')
   t.equal(reconnected, 1, 'reconnect handlers ran')
   await store.set('x', 'back')
   t.equal(await store.get('x'), 'back')
+})
+
+t.test('closing while Redis is down does not hang', async t => {
+  const redis = await startRedis(t)
+  const { store } = await openStore(parseEnv({ REDIS_URL: redis.url }), quiet)
+  await redis.kill()
+  await sleep(100)
+  const started = Date.now()
+  await store.close()
+  t.ok(Date.now() - started < 1000, 'closed at once')
 })
 
 t.test('an unreachable Redis stops start-up with a message that says where', async t => {

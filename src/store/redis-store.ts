@@ -109,7 +109,13 @@ export class RedisStore implements Store {
   }
 
   async close (): Promise<void> {
-    await Promise.allSettled([this.client.quit(), this.subscriber.quit()])
+    // QUIT waits for Redis to answer; while it is away, drop the connections instead of hanging
+    // the shutdown (the subscriber would queue QUIT until a reconnect that never comes).
+    const end = async (c: Redis): Promise<void> => {
+      if (c.status === 'ready') await c.quit().then(() => {}, () => c.disconnect())
+      else c.disconnect()
+    }
+    await Promise.all([end(this.client), end(this.subscriber)])
   }
 
   private async run<T> (command: () => Promise<T>): Promise<T> {
