@@ -1,0 +1,42 @@
+// The official MCP conformance suite's server scenarios, run directly against the SDK upstream
+// and through the gateway: the gateway must be transparent (the same scenarios pass), and the
+// upstream must pass all of them, or a transparent gateway would prove nothing.
+// Bounded: install ≤ 150 s (once; later runs reuse .tools/conformance), each suite run ≤ 60 s
+// with 20 s per scenario.
+import t from 'tap'
+import { ensureTools, formatResults, serverTransparency, type Tools } from './conformance/runner.js'
+
+t.setTimeout(300_000)
+
+/** Every server scenario of the 2025-11-25 revision, all of which the SDK upstream passes. */
+const EXPECTED_DIRECT = [
+  'completion-complete', 'dns-rebinding-protection', 'elicitation-sep1034-defaults', 'elicitation-sep1330-enums',
+  'json-schema-2020-12', 'logging-set-level', 'ping', 'prompts-get-embedded-resource', 'prompts-get-simple',
+  'prompts-get-with-args', 'prompts-get-with-image', 'prompts-list', 'resources-list', 'resources-read-binary',
+  'resources-read-text', 'resources-subscribe', 'resources-templates-read', 'resources-unsubscribe',
+  'server-initialize', 'server-session-lifecycle', 'server-sse-multiple-streams', 'server-sse-polling',
+  'tools-call-audio', 'tools-call-elicitation', 'tools-call-embedded-resource', 'tools-call-error',
+  'tools-call-image', 'tools-call-mixed-content', 'tools-call-sampling', 'tools-call-simple-text',
+  'tools-call-with-logging', 'tools-call-with-progress', 'tools-list'
+]
+
+t.test('server scenarios: the gateway is transparent', async t => {
+  let tools: Tools
+  try {
+    tools = await ensureTools()
+  } catch (err) {
+    // No registry means no suite: that is a failed check, never a skipped one.
+    t.fail(`the conformance suite is not installed: ${(err as Error).message}`)
+    return
+  }
+  const result = await serverTransparency(tools)
+  t.comment(formatResults('direct (SDK upstream)', result.direct))
+  t.comment(formatResults('through the gateway', result.gateway))
+
+  const names = (list: typeof result.direct, passed?: boolean): string[] =>
+    list.filter(r => passed === undefined || r.passed === passed).map(r => r.scenario)
+  t.same(names(result.gateway), names(result.direct), 'the same scenarios ran both ways')
+  t.same(names(result.direct, true), EXPECTED_DIRECT, 'the SDK upstream passes every scenario directly')
+  t.same(result.onlyDirect, [], 'no scenario passes directly but fails through the gateway')
+  t.same(result.onlyGateway, [], 'no scenario passes only through the gateway')
+})
