@@ -22,6 +22,7 @@ export const SPEC_VERSION = '2025-11-25'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const TOOLS_DIR = join(ROOT, '.tools/conformance')
+/** The gateway route the scenarios go through. */
 const ROUTE = '/conf/mcp'
 
 export interface Tools { node: string, cli: string }
@@ -65,12 +66,25 @@ export async function ensureTools (): Promise<Tools> {
 
 export interface ScenarioResult { scenario: string, passed: boolean, failures: string[] }
 
-/** The scenario name out of the suite's result folder name, `server-<scenario>-<timestamp>`. */
-const RESULT_DIR = /^server-(.+)-\d{4}-\d{2}-\d{2}T[\d-]+Z$/
+/** The suite names each result folder `<mode>-<scenario>-<timestamp>`. */
+const TIMESTAMP = /-\d{4}-\d{2}-\d{2}T[\d-]+Z$/
+
+/** A scenario passes when none of its checks failed (warnings and info do not count). */
+function readResults (outDir: string, mode: 'server' | 'authorization-server'): ScenarioResult[] {
+  const results: ScenarioResult[] = []
+  for (const dir of existsSync(outDir) ? readdirSync(outDir) : []) {
+    if (!dir.startsWith(`${mode}-`) || !TIMESTAMP.test(dir)) continue
+    const scenario = dir.slice(mode.length + 1).replace(TIMESTAMP, '')
+    const checks = JSON.parse(readFileSync(join(outDir, dir, 'checks.json'), 'utf8')) as Array<{ id: string, status: string, errorMessage?: string }>
+    const failures = checks.filter(c => c.status === 'FAILURE').map(c => `${c.id}: ${c.errorMessage ?? 'failed'}`)
+    results.push({ scenario, passed: failures.length === 0, failures })
+  }
+  return results.sort((a, b) => a.scenario.localeCompare(b.scenario))
+}
 
 /**
- * Every `server` scenario of SPEC_VERSION against url. A scenario passes when none of its
- * checks failed; the suite's own exit code is not used, since it also reflects the baseline.
+ * Every `server` scenario of SPEC_VERSION against url. The suite's own exit code is not used:
+ * the checks are read from its result files.
  */
 export async function runServerScenarios (tools: Tools, url: string, outDir: string, opts: { scenarioTimeoutMs?: number, totalTimeoutMs?: number } = {}): Promise<ScenarioResult[]> {
   rmSync(outDir, { recursive: true, force: true })
@@ -79,17 +93,9 @@ export async function runServerScenarios (tools: Tools, url: string, outDir: str
     '--timeout', String(opts.scenarioTimeoutMs ?? 20_000), '--output-dir', outDir
   ], opts.totalTimeoutMs ?? 60_000)
   if (result.signal !== null) throw new Error(`conformance server run against ${url} was killed (${result.signal}) after its time limit:\n${result.output.slice(-2000)}`)
-  const dirs = existsSync(outDir) ? readdirSync(outDir) : []
-  const results: ScenarioResult[] = []
-  for (const dir of dirs) {
-    const scenario = RESULT_DIR.exec(dir)?.[1]
-    if (scenario === undefined) continue
-    const checks = JSON.parse(readFileSync(join(outDir, dir, 'checks.json'), 'utf8')) as Array<{ id: string, status: string, errorMessage?: string }>
-    const failures = checks.filter(c => c.status === 'FAILURE').map(c => `${c.id}: ${c.errorMessage ?? 'failed'}`)
-    results.push({ scenario, passed: failures.length === 0, failures })
-  }
+  const results = readResults(outDir, 'server')
   if (results.length === 0) throw new Error(`conformance server run against ${url} produced no results (exit ${String(result.code)}):\n${result.output.slice(-2000)}`)
-  return results.sort((a, b) => a.scenario.localeCompare(b.scenario))
+  return results
 }
 
 export interface Shim { url: string, origin: string, close: () => Promise<void> }
