@@ -26,7 +26,7 @@ interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, s
 
 /**
  * One @fastify/http-proxy per route, each in its own encapsulated context with the route's
- * checks as onRequest hooks (origin, bearer token, session binding), all sharing one undici
+ * checks in one onRequest hook (origin, bearer token, session binding), all sharing one undici
  * Agent. Request bodies are forwarded as the raw string they arrived as (no JSON parse on the
  * hot path), JSON responses are buffered, and SSE is piped event by event with its headers
  * flushed at once.
@@ -60,24 +60,40 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     await fastify.register(async function proxiedRoute (child) {
       child.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: PROXY_BODY_LIMIT }, (_request, body, done) => { done(null, body) })
 
-      child.addHook('onRequest', async (request: FastifyRequest) => {
-        const origin = request.headers.origin
-        if (origin !== undefined && !fastify.isOriginAllowed(origin)) {
-          throw new OAuthError('access_denied', `Origin ${origin} is not allowed`, { reason: 'origin' })
+      // One callback-style hook for the three checks: each async hook costs the hot path a
+      // promise and a trip through Fastify's hook runner.
+      const bearer = fastify.checkBearer(route)
+      child.addHook('onRequest', (request: FastifyRequest, _reply: FastifyReply, done: (err?: Error) => void) => {
+        try {
+          const origin = request.headers.origin
+          if (origin !== undefined && !fastify.isOriginAllowed(origin)) {
+            throw new OAuthError('access_denied', `Origin ${origin} is not allowed`, { reason: 'origin' })
+          }
+          bearer(request)
+          const given = request.headers['mcp-session-id']
+          if (typeof given === 'string') {
+            const upstreamId = sessions.unwrap(given, route.pattern, (request.auth as NonNullable<FastifyRequest['auth']>).sub)
+            if (upstreamId === null) throw new OAuthError('access_denied', 'This MCP session belongs to another user or route', { reason: 'session' })
+            request.upstreamSessionId = upstreamId
+          }
+        } catch (err) {
+          done(err as Error)
+          return
         }
+        done()
       })
-      child.addHook('onRequest', fastify.requireBearer(route))
-      child.addHook('onRequest', async (request: FastifyRequest) => {
-        const given = request.headers['mcp-session-id']
-        if (typeof given !== 'string') return
-        const upstreamId = sessions.unwrap(given, route.pattern, (request.auth as NonNullable<FastifyRequest['auth']>).sub)
-        if (upstreamId === null) throw new OAuthError('access_denied', 'This MCP session belongs to another user or route', { reason: 'session' })
-        request.upstreamSessionId = upstreamId
-      })
+      // prom-client hashes the label set on every inc(); the bound child per status does it once.
+      const proxiedByStatus = new Map<number, { inc: () => void }>()
       child.addHook('preHandler', fastify.toolCalls.inspect(route))
-      child.addHook('onResponse', async (request, reply) => {
-        metrics.proxied.inc({ route: route.pattern, status: reply.statusCode })
+      child.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
+        let counter = proxiedByStatus.get(reply.statusCode)
+        if (counter === undefined) {
+          counter = metrics.proxied.labels({ route: route.pattern, status: reply.statusCode })
+          proxiedByStatus.set(reply.statusCode, counter)
+        }
+        counter.inc()
         fastify.toolCalls.finish(route, request, reply)
+        done()
       })
 
       await child.register(httpProxy, {

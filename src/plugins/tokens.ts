@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TokenRejected, TokenService, type AccessClaims, type MintOptions } from '../tokens/token-service.js'
 import { insufficientScope, unauthorized, type ChallengeTarget } from '../oauth/challenge.js'
 import { OAuthError } from '../oauth/errors.js'
@@ -17,8 +17,11 @@ export interface Tokens {
 declare module 'fastify' {
   interface FastifyInstance {
     tokens: Tokens
-    /** An onRequest hook that admits only this gateway's tokens for `target`. */
-    requireBearer: (target: ChallengeTarget & { resourceUrl: string }) => onRequestAsyncHookHandler
+    /**
+     * A check that admits only this gateway's tokens for `target`: sets `request.auth` or
+     * throws the challenge. Synchronous, so a route can run it inside its one onRequest hook.
+     */
+    checkBearer: (target: ChallengeTarget & { resourceUrl: string }) => (request: FastifyRequest) => void
   }
   interface FastifyRequest {
     auth: AccessClaims | null
@@ -73,8 +76,8 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('tokens', tokens)
   fastify.decorateRequest('auth', null)
 
-  fastify.decorate('requireBearer', function requireBearer (target: ChallengeTarget & { resourceUrl: string }) {
-    return async function bearer (request: FastifyRequest): Promise<void> {
+  fastify.decorate('checkBearer', function checkBearer (target: ChallengeTarget & { resourceUrl: string }) {
+    return function bearer (request: FastifyRequest): void {
       const header = request.headers.authorization
       if (header === undefined) {
         if (request.url.includes('access_token=')) {

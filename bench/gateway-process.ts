@@ -1,0 +1,38 @@
+import { buildApp } from '../src/app.js'
+
+/**
+ * The gateway as the bench runs it: its own process (so its CPU time and RSS can be read from
+ * /proc), built by the same buildApp as production with the production logger (info level to
+ * stdout, which the bench points at a file), metrics on, and Redis as the store. Tells the
+ * bench over IPC which tokens to send and whether the token endpoint exists.
+ *
+ * Environment: BENCH_PORT, BENCH_UPSTREAM (origin), REDIS_URL.
+ */
+const port = Number(process.env.BENCH_PORT)
+const upstream = process.env.BENCH_UPSTREAM as string
+const base = `http://127.0.0.1:${port}`
+
+const app = await buildApp({
+  env: { BASE_URL: base, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'info', KEYS_FILE: '', REDIS_URL: process.env.REDIS_URL },
+  configFile: {
+    proxies: [
+      { pattern: '/bench/mcp', target_url: `${upstream}/mcp` },
+      { pattern: '/sse/mcp', target_url: `${upstream}/sse` }
+    ]
+  }
+})
+await app.listen({ host: '127.0.0.1', port })
+
+// Full authentication: ES256 tokens minted for each route's resource URL, as /oauth/token would.
+const mint = (pattern: string): string => {
+  const route = app.config.routeByPattern.get(pattern) as NonNullable<ReturnType<typeof app.config.routeByPattern.get>>
+  return app.tokens.mint({ sub: 'bench-user', audience: route.resourceUrl, scopes: route.scopes, clientId: 'bench-client' }).token
+}
+process.send?.({
+  tokens: { '/bench/mcp': mint('/bench/mcp'), '/sse/mcp': mint('/sse/mcp') },
+  tokenEndpoint: app.hasRoute({ method: 'POST', url: '/oauth/token' })
+})
+
+process.once('SIGTERM', () => {
+  app.close().then(() => process.exit(0), () => process.exit(1))
+})

@@ -1,0 +1,510 @@
+/**
+ * `npm run bench`: the same upstream measured directly, through nginx (plain reverse proxy, one
+ * worker, upstream keepalive) and through the gateway (full authentication, metrics, request
+ * log), in interleaved rounds so the ratios share the machine's noise. wrk (one thread) is the
+ * load generator, in its own process on core 0; the proxy under test and the upstream share
+ * core 1. Loopback only; every load is bounded by wrk's duration and the whole run by a
+ * deadline. Prints the table and writes bench/results.md; exits 0 unless the bench broke.
+ *
+ * BENCH_QUICK=1 runs one short round and writes nothing; BENCH_CPU_PROF=<dir> makes the gateway
+ * write a V8 CPU profile there (open it in Chrome DevTools) when it exits.
+ */
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { request, Agent as HttpAgent } from 'node:http'
+import { createServer } from 'node:net'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+const HOST = '127.0.0.1'
+/** BENCH_QUICK=1: one short round, for trying a change (not for the record). */
+const QUICK = process.env.BENCH_QUICK === '1'
+const ROUNDS = QUICK ? 1 : 5
+const LOAD_SECONDS = QUICK ? 4 : 5
+const LATENCY_SECONDS = 3
+const PACED_SECONDS = 2
+/**
+ * Added latency is read at 10 connections paced by this think time (at most ~500 req/s), well
+ * under every target's capacity: at saturation p50 is connections ÷ throughput, a second reading
+ * of throughput rather than of what one request pays for the proxy.
+ */
+const THINK_MS = 20
+const WARMUP_SECONDS = QUICK ? 1 : 2
+const CONNECTIONS = 50
+const LATENCY_CONNECTIONS = 10
+const SSE_STREAMS = QUICK ? 5 : 25
+const SSE = { firstDelayMs: 20, events: 10, gapMs: 10 }
+/** The run must end well inside 4 minutes even if a step hangs. */
+const DEADLINE_MS = 230_000
+
+const here = fileURLToPath(new URL('.', import.meta.url))
+const root = join(here, '..')
+const work = mkdtempSync(join(tmpdir(), 'mcpgw-bench-'))
+const children: ChildProcess[] = []
+const deadline = setTimeout(() => fail(`the bench did not finish within ${DEADLINE_MS / 1000} s`), DEADLINE_MS)
+deadline.unref()
+
+type TargetName = 'direct' | 'nginx' | 'gateway'
+const TARGETS: TargetName[] = ['direct', 'nginx', 'gateway']
+
+interface WrkResult { requests: number, seconds: number, errors: number, p50: number, p99: number }
+interface Sample extends WrkResult { rps: number, cpuUs: number, upstreamCpuUs: number, rssMb: number }
+
+function fail (message: string): never {
+  console.error(`bench failed: ${message}`)
+  cleanup()
+  process.exit(1)
+}
+
+function cleanup (): void {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+  rmSync(work, { recursive: true, force: true })
+}
+
+const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+function has (command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** wrk and nginx come from Debian's packages; installed once, left in place. */
+function ensureTools (): void {
+  const missing = [['wrk', 'wrk'], ['nginx', 'nginx-light']].filter(([bin]) => !has(bin) && !existsSync(`/usr/sbin/${bin}`)).map(([, pkg]) => pkg)
+  if (missing.length === 0) return
+  console.log(`installing ${missing.join(', ')} from Debian's packages…`)
+  try {
+    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+  } catch {
+    fail(`could not install ${missing.join(', ')}: run \`apt-get install -y ${missing.join(' ')}\` as root`)
+  }
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, HOST, () => {
+      const { port } = srv.address() as { port: number }
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+const pinning = has('taskset') && availableParallelism() >= 2
+/** Proxy and upstream on core 1; wrk and this script on core 0. */
+const onCore = (core: number, argv: string[]): string[] => pinning ? ['taskset', '-c', String(core), ...argv] : argv
+
+function start (argv: string[], opts: { stdout?: number, env?: NodeJS.ProcessEnv, ipc?: boolean } = {}): ChildProcess {
+  const child = spawn(argv[0], argv.slice(1), {
+    cwd: root,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe', ...(opts.ipc === true ? ['ipc' as const] : [])]
+  })
+  children.push(child)
+  let err = ''
+  child.stderr?.on('data', (chunk: Buffer) => { err = (err + chunk.toString()).slice(-4000) })
+  child.once('exit', (code, signal) => {
+    if (!stopping) fail(`${argv.join(' ')} exited (${code ?? signal}) ${err}`)
+  })
+  return child
+}
+let stopping = false
+
+async function waitForPort (port: number, what: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const open = await new Promise<boolean>(resolve => {
+      const req = request({ host: HOST, port, method: 'HEAD', path: '/' }, res => { res.resume(); resolve(true) })
+      req.once('error', () => resolve(false))
+      req.end()
+    })
+    if (open) return
+    await sleep(50)
+  }
+  fail(`${what} did not start listening on ${port}`)
+}
+
+// --- /proc readings -------------------------------------------------------------------------
+
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
+
+/** The process and its children (nginx's worker), which is what a proxy costs. */
+function family (pid: number): number[] {
+  try {
+    const kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim()
+    return [pid, ...(kids === '' ? [] : kids.split(' ').map(Number))]
+  } catch {
+    return [pid]
+  }
+}
+
+function cpuSeconds (pids: number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    ticks += Number(fields[11]) + Number(fields[12])
+  }
+  return ticks / CLK_TCK
+}
+
+function rssMb (pids: number[]): number {
+  let kb = 0
+  for (const pid of pids) {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    if (match !== null) kb += Number(match[1])
+  }
+  return kb / 1024
+}
+
+// --- load -----------------------------------------------------------------------------------
+
+const CALL = JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'add', arguments: { a: 2, b: 3 } } })
+
+function wrkScript (name: string, headers: Record<string, string>, thinkMs = 0): string {
+  const lua = [
+    'wrk.method = "POST"',
+    `wrk.body = '${CALL}'`,
+    ...Object.entries(headers).map(([k, v]) => `wrk.headers["${k}"] = "${v}"`),
+    ...(thinkMs > 0 ? [`delay = function() return ${thinkMs} end`] : []),
+    'done = function(summary, latency, requests)',
+    '  local e = summary.errors',
+    '  io.write(string.format("BENCH %d %d %d %d %d\\n", summary.requests, summary.duration,',
+    '    e.connect + e.read + e.write + e.status + e.timeout, latency:percentile(50), latency:percentile(99)))',
+    'end'
+  ].join('\n')
+  const file = join(work, `${name}.lua`)
+  writeFileSync(file, lua)
+  return file
+}
+
+async function wrk (url: string, script: string, connections: number, seconds: number): Promise<WrkResult> {
+  const argv = onCore(0, ['wrk', '-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '2s', '-s', script, url])
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  const line = /^BENCH (\d+) (\d+) (\d+) (\d+) (\d+)$/m.exec(out)
+  if (code !== 0 || line === null) fail(`wrk against ${url} failed: ${out}`)
+  const [requests, durationUs, errors, p50, p99] = line.slice(1).map(Number)
+  return { requests, seconds: durationUs / 1e6, errors, p50: p50 / 1000, p99: p99 / 1000 }
+}
+
+interface Target { name: TargetName, url: string, script: string, paced: string, pids: () => number[] }
+
+/** One bounded load with the proxy's CPU time and peak RSS read around and during it. */
+async function measure (target: Target, upstreamPid: number, connections: number, seconds: number, script = target.script): Promise<Sample> {
+  const pids = target.pids()
+  const cpu0 = pids.length > 0 ? cpuSeconds(pids) : 0
+  const up0 = cpuSeconds([upstreamPid])
+  let peak = 0
+  const sampler = setInterval(() => { if (pids.length > 0) peak = Math.max(peak, rssMb(pids)) }, 250)
+  const result = await wrk(target.url, script, connections, seconds)
+  clearInterval(sampler)
+  const cpu = pids.length > 0 ? cpuSeconds(pids) - cpu0 : 0
+  const upstreamCpu = cpuSeconds([upstreamPid]) - up0
+  return {
+    ...result,
+    rps: result.requests / result.seconds,
+    cpuUs: (cpu / result.requests) * 1e6,
+    upstreamCpuUs: (upstreamCpu / result.requests) * 1e6,
+    rssMb: peak
+  }
+}
+
+// --- SSE ------------------------------------------------------------------------------------
+
+interface StreamTiming { headersMs: number, firstEventMs: number, gapsMs: number[] }
+
+const sseAgent = new HttpAgent({ keepAlive: true, maxSockets: 1 })
+
+/** Times one SSE answer: when its headers, its first event and each later event arrive. */
+async function timeStream (port: number, path: string, headers: Record<string, string>): Promise<StreamTiming> {
+  return await new Promise((resolve, reject) => {
+    const times: number[] = []
+    let headersAt = 0
+    let pending = ''
+    const t0 = performance.now()
+    const req = request({ host: HOST, port, path, method: 'POST', agent: sseAgent, headers: { ...headers, 'content-length': Buffer.byteLength(CALL) } }, res => {
+      headersAt = performance.now()
+      if (res.statusCode !== 200) reject(new Error(`SSE ${path} answered ${res.statusCode}`))
+      res.setEncoding('utf8')
+      res.on('data', (chunk: string) => {
+        const now = performance.now()
+        pending += chunk
+        let end: number
+        while ((end = pending.indexOf('\n\n')) !== -1) {
+          times.push(now)
+          pending = pending.slice(end + 2)
+        }
+      })
+      res.once('end', () => {
+        if (times.length !== SSE.events) reject(new Error(`SSE ${path}: ${times.length} events, expected ${SSE.events}`))
+        resolve({ headersMs: headersAt - t0, firstEventMs: times[0] - t0, gapsMs: times.slice(1).map((t, i) => t - times[i]) })
+      })
+    })
+    req.setTimeout(5000, () => req.destroy(new Error(`SSE ${path} timed out`)))
+    req.once('error', reject)
+    req.end(CALL)
+  })
+}
+
+// --- Redis ----------------------------------------------------------------------------------
+
+function redisCommands (port: number): number {
+  const info = execFileSync('redis-cli', ['-h', HOST, '-p', String(port), 'INFO', 'commandstats']).toString()
+  let calls = 0
+  for (const match of info.matchAll(/^cmdstat_(\w+):calls=(\d+)/gm)) {
+    // The bench's own INFO calls are not the gateway's.
+    if (match[1] !== 'info') calls += Number(match[2])
+  }
+  return calls
+}
+
+async function waitForRedis (port: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    if (spawnSync('redis-cli', ['-h', HOST, '-p', String(port), 'PING'], { encoding: 'utf8' }).stdout?.trim() === 'PONG') return
+    await sleep(50)
+  }
+  fail(`redis-server did not start on ${port}`)
+}
+
+/**
+ * The gateway runs as production does, compiled JavaScript on plain node: tsx's loader alone
+ * adds about 34 MB of RSS. Output goes to bench/tmp (ignored), inside the project so that
+ * node_modules and the package's "type": "module" apply.
+ */
+function compile (): string {
+  const out = join(here, 'tmp', 'build')
+  rmSync(out, { recursive: true, force: true })
+  console.log('compiling the gateway…')
+  execFileSync(join(root, 'node_modules', '.bin', 'tsc'), [
+    '--outDir', out, '--rootDir', root, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
+    '--strict', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule',
+    join(here, 'gateway-process.ts'), join(here, 'upstream.ts')
+  ], { cwd: root, stdio: 'inherit' })
+  return join(out, 'bench')
+}
+
+// --- main -----------------------------------------------------------------------------------
+
+async function main (): Promise<void> {
+  ensureTools()
+  if (pinning) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' })
+  const [upstreamPort, nginxPort, gatewayPort, redisPort] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  const build = compile()
+
+  start(onCore(1, ['redis-server', '--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', work, '--loglevel', 'warning']))
+  await waitForRedis(redisPort)
+  const upstream = start(onCore(1, [process.execPath, join(build, 'upstream.js'), String(upstreamPort), String(SSE.firstDelayMs), String(SSE.events), String(SSE.gapMs)]))
+  await new Promise<void>(resolve => upstream.stdout?.once('data', () => resolve()))
+
+  writeFileSync(join(work, 'nginx.conf'), `
+daemon off;
+worker_processes 1;
+pid ${work}/nginx.pid;
+error_log ${work}/nginx-error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log ${work}/nginx-access.log;
+  client_body_temp_path ${work}/client_body;
+  proxy_temp_path ${work}/proxy;
+  upstream mcp { server ${HOST}:${upstreamPort}; keepalive 64; }
+  server {
+    listen ${HOST}:${nginxPort};
+    location / {
+      proxy_pass http://mcp;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`)
+  const nginx = start(onCore(1, ['nginx', '-p', work, '-e', join(work, 'nginx-error.log'), '-c', join(work, 'nginx.conf')]))
+
+  const logFile = join(work, 'gateway.log')
+  const logFd = openSync(logFile, 'w')
+  const gatewayEnv = { ...process.env, BENCH_PORT: String(gatewayPort), BENCH_UPSTREAM: `http://${HOST}:${upstreamPort}`, REDIS_URL: `redis://${HOST}:${redisPort}`, NODE_ENV: 'production' }
+  const gateway = start(onCore(1, [process.execPath, ...(process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), join(build, 'gateway-process.js')]), { stdout: logFd, env: gatewayEnv, ipc: true })
+  const hello = await new Promise<{ tokens: Record<string, string>, tokenEndpoint: boolean }>(resolve => gateway.once('message', m => resolve(m as never)))
+  closeSync(logFd)
+  await waitForPort(nginxPort, 'nginx')
+
+  const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
+  // Every MCP call after initialize carries the session id; through the gateway that id is the
+  // HMAC-bound one the gateway handed out, so the session check runs on every request.
+  const sessionOf = async (port: number, path: string, extra: Record<string, string>): Promise<string> => {
+    const res = await fetch(`http://${HOST}:${port}${path}`, { method: 'POST', headers: { ...mcpHeaders, ...extra }, body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: {} }) })
+    await res.text()
+    const id = res.headers.get('mcp-session-id')
+    if (res.status !== 200 || id === null) fail(`initialize on ${port}${path} answered ${res.status} without a session id`)
+    return id
+  }
+  const auth = { authorization: `Bearer ${hello.tokens['/bench/mcp']}` }
+  const target = (name: TargetName, port: number, path: string, extra: Record<string, string>, pids: () => number[]) => async (): Promise<Target> => {
+    const headers = { ...mcpHeaders, ...extra, 'mcp-session-id': await sessionOf(port, path, extra) }
+    return { name, url: `http://${HOST}:${port}${path}`, script: wrkScript(name, headers), paced: wrkScript(`${name}-paced`, headers, THINK_MS), pids }
+  }
+  const targets: Target[] = [
+    await target('direct', upstreamPort, '/mcp', {}, () => [])(),
+    await target('nginx', nginxPort, '/mcp', {}, () => family(nginx.pid as number))(),
+    await target('gateway', gatewayPort, '/bench/mcp', auth, () => [gateway.pid as number])()
+  ]
+  const upstreamPid = upstream.pid as number
+  const idleRss = rssMb([gateway.pid as number])
+
+  console.log(`warming up (${WARMUP_SECONDS} s each)…`)
+  for (const target of targets) await wrk(target.url, target.script, CONNECTIONS, WARMUP_SECONDS)
+
+  const load: Record<TargetName, Sample[]> = { direct: [], nginx: [], gateway: [] }
+  const light: Record<TargetName, Sample[]> = { direct: [], nginx: [], gateway: [] }
+  const paced: Record<TargetName, Sample[]> = { direct: [], nginx: [], gateway: [] }
+  let gatewayRequests = 0
+  const redisBefore = redisCommands(redisPort)
+  for (let round = 0; round < ROUNDS; round++) {
+    // Rotate the order so no target always runs right after the same neighbour.
+    const order = targets.map((_, i) => targets[(i + round) % targets.length])
+    for (const target of order) {
+      const s = await measure(target, upstreamPid, CONNECTIONS, LOAD_SECONDS)
+      load[target.name].push(s)
+      console.log(`round ${round + 1} ${target.name.padEnd(7)} c${CONNECTIONS}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, ${s.errors} errors`)
+    }
+    for (const target of order) {
+      const s = await measure(target, upstreamPid, LATENCY_CONNECTIONS, LATENCY_SECONDS)
+      light[target.name].push(s)
+      console.log(`round ${round + 1} ${target.name.padEnd(7)} c${LATENCY_CONNECTIONS}: ${s.rps.toFixed(0)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, ${s.errors} errors`)
+    }
+    for (const target of order) {
+      const s = await measure(target, upstreamPid, LATENCY_CONNECTIONS, PACED_SECONDS, target.paced)
+      paced[target.name].push(s)
+      console.log(`round ${round + 1} ${target.name.padEnd(7)} c${LATENCY_CONNECTIONS} paced: ${s.rps.toFixed(0)} req/s, p50 ${s.p50.toFixed(2)} ms, p99 ${s.p99.toFixed(2)} ms, ${s.errors} errors`)
+    }
+  }
+  for (const s of [...load.gateway, ...light.gateway, ...paced.gateway]) gatewayRequests += s.requests
+  const redisPerRequest = (redisCommands(redisPort) - redisBefore) / gatewayRequests
+
+  console.log(`SSE: ${SSE_STREAMS} streams per target (first event after ${SSE.firstDelayMs} ms, ${SSE.events} events ${SSE.gapMs} ms apart)…`)
+  const sse: Record<'direct' | 'gateway', StreamTiming[]> = { direct: [], gateway: [] }
+  const sseHeaders = { ...mcpHeaders, accept: 'application/json, text/event-stream' }
+  for (let i = 0; i < SSE_STREAMS; i++) {
+    sse.direct.push(await timeStream(upstreamPort, '/sse', sseHeaders))
+    sse.gateway.push(await timeStream(gatewayPort, '/sse/mcp', { ...sseHeaders, authorization: `Bearer ${hello.tokens['/sse/mcp']}` }))
+  }
+
+  const refresh = hello.tokenEndpoint
+    ? 'refresh grants: not measured (/oauth/token exists but the bench cannot obtain a refresh token yet)'
+    : 'refresh grants: not measured (no /oauth/token yet)'
+
+  stopping = true
+  gateway.kill('SIGTERM')
+  await new Promise(resolve => gateway.once('exit', resolve))
+  const logLines = readFileSync(logFile, 'utf8').split('\n').filter(l => l.includes('"msg":"request"')).length
+
+  sseAgent.destroy()
+  report({ load, light, paced, sse, idleRss, redisPerRequest, gatewayRequests, logLines, refresh })
+}
+
+// --- report ---------------------------------------------------------------------------------
+
+interface Findings {
+  load: Record<TargetName, Sample[]>
+  light: Record<TargetName, Sample[]>
+  paced: Record<TargetName, Sample[]>
+  sse: Record<'direct' | 'gateway', StreamTiming[]>
+  idleRss: number
+  redisPerRequest: number
+  gatewayRequests: number
+  logLines: number
+  refresh: string
+}
+
+function report (f: Findings): void {
+  const med = (samples: Sample[], key: keyof Sample): number => median(samples.map(s => s[key]))
+  /** Ratios are taken within each round, then the median over rounds. */
+  const ratio = (a: TargetName, b: TargetName, key: keyof Sample, set = f.load): number => median(set[a].map((s, i) => s[key] / set[b][i][key]))
+  const fmt = (n: number, digits = 0): string => n.toFixed(digits)
+
+  const rows = TARGETS.map(name => {
+    const l = f.load[name]
+    const c10 = f.light[name]
+    const p10 = f.paced[name]
+    const errors = [...l, ...c10, ...p10].reduce((n, s) => n + s.errors, 0)
+    return `| ${name} | ${fmt(med(l, 'rps'))} | ${fmt(med(l, 'p50'), 2)} | ${fmt(med(l, 'p99'), 2)} | ${fmt(med(c10, 'rps'))} | ${fmt(med(c10, 'p50'), 2)} | ${fmt(med(p10, 'p50'), 2)} | ${fmt(med(p10, 'p99'), 2)} | ${name === 'direct' ? '—' : fmt(med(l, 'cpuUs'))} | ${fmt(med(l, 'upstreamCpuUs'))} | ${name === 'direct' ? '—' : fmt(Math.max(...l.map(s => s.rssMb)))} | ${errors} |`
+  })
+  const vsNginx = ratio('gateway', 'nginx', 'rps')
+  const vsDirect = ratio('gateway', 'direct', 'rps')
+  const addedP50 = median(f.paced.gateway.map((s, i) => s.p50 - f.paced.direct[i].p50))
+  const addedP50Saturated = median(f.light.gateway.map((s, i) => s.p50 - f.light.direct[i].p50))
+  const firstDirect = median(f.sse.direct.map(s => s.firstEventMs))
+  const firstGateway = median(f.sse.gateway.map(s => s.firstEventMs))
+  const gapDirect = median(f.sse.direct.flatMap(s => s.gapsMs))
+  const gapGateway = median(f.sse.gateway.flatMap(s => s.gapsMs))
+  const peakRss = Math.max(...f.load.gateway.map(s => s.rssMb))
+  const verdict = (ok: boolean): string => ok ? 'PASS' : 'FAIL'
+  const targets = [
+    `| gateway throughput ≥ 50% of nginx (c${CONNECTIONS}) | ${fmt(vsNginx * 100, 1)}% | ${verdict(vsNginx >= 0.5)} |`,
+    `| added p50 over direct at c${LATENCY_CONNECTIONS} (paced, ${THINK_MS} ms think time) ≤ 1 ms | ${fmt(addedP50, 2)} ms (saturated c${LATENCY_CONNECTIONS}: ${fmt(addedP50Saturated, 2)} ms) | ${verdict(addedP50 <= 1)} |`,
+    `| SSE first event ≤ 2 ms later than direct | ${fmt(firstGateway - firstDirect, 2)} ms | ${verdict(firstGateway - firstDirect <= 2)} |`,
+    `| gateway RSS under load ≤ 150 MB | ${fmt(peakRss)} MB | ${verdict(peakRss <= 150)} |`,
+    `| no network round trip but the upstream's (Redis commands per proxied request) | ${f.redisPerRequest.toFixed(4)} | ${verdict(f.redisPerRequest < 0.001)} |`
+  ]
+  const cpuName = cpus()[0]?.model ?? 'unknown CPU'
+  const body = [
+    '# Bench results',
+    '',
+    `${new Date().toISOString()} · ${cpus().length} CPUs (${cpuName}) · Node ${process.version} · ${version('nginx', '-v')} · ${version('wrk', '-v')}`,
+    `${ROUNDS} interleaved rounds × 3 targets: ${LOAD_SECONDS} s at ${CONNECTIONS} connections, then ${LATENCY_SECONDS} s at ${LATENCY_CONNECTIONS} as fast as they go, then ${PACED_SECONDS} s at ${LATENCY_CONNECTIONS} paced (${THINK_MS} ms think time per connection); medians over rounds.`,
+    pinning ? 'wrk (1 thread) on core 0; proxy and upstream on core 1 (taskset).' : 'Not pinned (taskset missing or one core): expect more noise.',
+    'Gateway: ES256 bearer verified with audience check, Mcp-Session-Id HMAC check, metrics on, one info log line per request to a file, Redis store.',
+    'nginx: 1 worker, upstream keepalive 64, access log to a file.',
+    '',
+    `| target | req/s c${CONNECTIONS} | p50 ms | p99 ms | req/s c${LATENCY_CONNECTIONS} | p50 ms | paced c${LATENCY_CONNECTIONS} p50 ms | paced p99 ms | proxy CPU µs/req | upstream CPU µs/req | proxy peak RSS MB | errors |`,
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+    '',
+    `Ratios (per round, median): gateway/nginx ${fmt(vsNginx, 2)} · gateway/direct ${fmt(vsDirect, 2)} · nginx/direct ${fmt(ratio('nginx', 'direct', 'rps'), 2)} · gateway CPU per request / nginx ${fmt(ratio('gateway', 'nginx', 'cpuUs'), 2)}`,
+    `Gateway RSS: ${fmt(f.idleRss)} MB idle, ${fmt(peakRss)} MB peak under load. Log lines written: ${f.logLines} for ${f.gatewayRequests} measured requests (plus warm-up).`,
+    `SSE (median of ${SSE_STREAMS} streams): first event direct ${fmt(firstDirect, 2)} ms, gateway ${fmt(firstGateway, 2)} ms; headers direct ${fmt(median(f.sse.direct.map(s => s.headersMs)), 2)} ms, gateway ${fmt(median(f.sse.gateway.map(s => s.headersMs)), 2)} ms; inter-event gap direct ${fmt(gapDirect, 2)} ms, gateway ${fmt(gapGateway, 2)} ms (upstream sends every ${SSE.gapMs} ms).`,
+    `Redis commands during the gateway loads: ${fmt(f.redisPerRequest * f.gatewayRequests)} for ${f.gatewayRequests} requests.`,
+    f.refresh,
+    '',
+    '| target | measured | result |',
+    '|---|---|---|',
+    ...targets
+  ].join('\n')
+  console.log(`\n${body}\n`)
+
+  // The hand-written "What we tried" section survives each run.
+  if (QUICK) return
+  const resultsFile = join(here, 'results.md')
+  const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
+  const tried = previous.indexOf('## What we tried')
+  writeFileSync(resultsFile, `${body}\n${tried === -1 ? '' : `\n${previous.slice(tried)}`}`)
+  console.log(`written to ${resultsFile}`)
+}
+
+/** nginx and wrk print their versions on stderr, and wrk exits non-zero doing it. */
+function version (cmd: string, flag: string): string {
+  const out = spawnSync(cmd, [flag], { encoding: 'utf8' })
+  return `${out.stdout}${out.stderr}`.trim().split('\n')[0].split(' [')[0]
+}
+
+try {
+  await main()
+} catch (err) {
+  fail((err as Error).stack ?? String(err))
+}
+stopping = true
+cleanup()
