@@ -1,16 +1,21 @@
 // npm run conformance: installs the official MCP conformance suite and Node 22 into
 // .tools/conformance, runs the server scenarios directly against an SDK upstream and through the
-// gateway, prints both lists and their difference; exits non-zero unless the sets are identical
-// and the direct run passes every scenario.
-import { ensureTools, formatResults, serverTransparency } from '../test/conformance/runner.js'
+// gateway, for the revision the SDK speaks and for the next one, and prints both lists and their
+// differences. Exits non-zero unless the gateway changes no outcome and the direct run passes
+// every scenario of the SDK's revision.
+import { ensureTools, formatResults, NEXT_SPEC_VERSION, serverTransparency, SPEC_VERSION } from '../test/conformance/runner.js'
 
 const tools = await ensureTools()
-const result = await serverTransparency(tools)
-console.log(formatResults('direct (SDK upstream)', result.direct))
-console.log(formatResults('through the gateway', result.gateway))
-console.log(`passing only directly: ${result.onlyDirect.join(', ') || 'none'}`)
-console.log(`passing only through the gateway: ${result.onlyGateway.join(', ') || 'none'}`)
-const directFailures = result.direct.filter(r => !r.passed).length
-const transparent = result.onlyDirect.length === 0 && result.onlyGateway.length === 0
-console.log(transparent ? 'transparent: the same scenarios pass with and without the gateway' : 'NOT transparent')
-process.exitCode = transparent && directFailures === 0 ? 0 : 1
+let ok = true
+for (const specVersion of [SPEC_VERSION, NEXT_SPEC_VERSION]) {
+  const result = await serverTransparency(tools, { specVersion })
+  console.log(formatResults(`${specVersion}, direct (SDK upstream)`, result.direct))
+  console.log(formatResults(`${specVersion}, through the gateway`, result.gateway))
+  console.log(`passing only directly: ${result.onlyDirect.join(', ') || 'none'}`)
+  console.log(`passing only through the gateway: ${result.onlyGateway.join(', ') || 'none'}`)
+  console.log(`checks that came out differently: ${result.changedChecks.join('; ') || 'none'}`)
+  const transparent = result.onlyDirect.length + result.onlyGateway.length + result.changedChecks.length === 0
+  console.log(`${specVersion}: ${transparent ? 'transparent, the same outcomes with and without the gateway' : 'NOT transparent'}\n`)
+  ok &&= transparent && (specVersion !== SPEC_VERSION || result.direct.every(r => r.passed))
+}
+process.exitCode = ok ? 0 : 1

@@ -19,6 +19,11 @@ export const CONFORMANCE_VERSION = '0.2.0-alpha.12'
 export const NODE_VERSION = '22.23.3'
 /** SDK 1.32, the upstream's SDK, speaks protocol revisions up to this one. */
 export const SPEC_VERSION = '2025-11-25'
+/**
+ * The stateless revision, which SDK 1.32 does not speak yet: its scenarios mostly fail directly,
+ * and are run to show the gateway changes none of their checks.
+ */
+export const NEXT_SPEC_VERSION = '2026-07-28'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const TOOLS_DIR = join(ROOT, '.tools/conformance')
@@ -64,7 +69,13 @@ export async function ensureTools (): Promise<Tools> {
   return tools
 }
 
-export interface ScenarioResult { scenario: string, passed: boolean, failures: string[] }
+export interface ScenarioResult {
+  scenario: string
+  passed: boolean
+  failures: string[]
+  /** `<check id> <status>` of every check, sorted: what a transparent proxy must not change. */
+  outcomes: string[]
+}
 
 /** The suite names each result folder `<mode>-<scenario>-<timestamp>`. */
 const TIMESTAMP = /-\d{4}-\d{2}-\d{2}T[\d-]+Z$/
@@ -77,19 +88,20 @@ function readResults (outDir: string, mode: 'server' | 'authorization-server'): 
     const scenario = dir.slice(mode.length + 1).replace(TIMESTAMP, '')
     const checks = JSON.parse(readFileSync(join(outDir, dir, 'checks.json'), 'utf8')) as Array<{ id: string, status: string, errorMessage?: string }>
     const failures = checks.filter(c => c.status === 'FAILURE').map(c => `${c.id}: ${c.errorMessage ?? 'failed'}`)
-    results.push({ scenario, passed: failures.length === 0, failures })
+    const outcomes = checks.map(c => `${c.id} ${c.status}`).sort()
+    results.push({ scenario, passed: failures.length === 0, failures, outcomes })
   }
   return results.sort((a, b) => a.scenario.localeCompare(b.scenario))
 }
 
 /**
- * Every `server` scenario of SPEC_VERSION against url. The suite's own exit code is not used:
+ * Every `server` scenario of one protocol revision (SPEC_VERSION unless told) against url. The suite's own exit code is not used:
  * the checks are read from its result files.
  */
-export async function runServerScenarios (tools: Tools, url: string, outDir: string, opts: { scenarioTimeoutMs?: number, totalTimeoutMs?: number } = {}): Promise<ScenarioResult[]> {
+export async function runServerScenarios (tools: Tools, url: string, outDir: string, opts: { specVersion?: string, scenarioTimeoutMs?: number, totalTimeoutMs?: number } = {}): Promise<ScenarioResult[]> {
   rmSync(outDir, { recursive: true, force: true })
   const result = await run(tools.node, [
-    tools.cli, 'server', '--url', url, '--suite', 'all', '--spec-version', SPEC_VERSION,
+    tools.cli, 'server', '--url', url, '--suite', 'all', '--spec-version', opts.specVersion ?? SPEC_VERSION,
     '--timeout', String(opts.scenarioTimeoutMs ?? 20_000), '--output-dir', outDir
   ], opts.totalTimeoutMs ?? 60_000)
   if (result.signal !== null) throw new Error(`conformance server run against ${url} was killed (${result.signal}) after its time limit:\n${result.output.slice(-2000)}`)
@@ -147,16 +159,35 @@ export async function startShim (gateway: URL, token: () => string): Promise<Shi
   }
 }
 
-export interface Transparency { direct: ScenarioResult[], gateway: ScenarioResult[], onlyDirect: string[], onlyGateway: string[] }
+export interface Transparency {
+  direct: ScenarioResult[]
+  gateway: ScenarioResult[]
+  onlyDirect: string[]
+  onlyGateway: string[]
+  /** Scenarios whose checks came out differently through the gateway, with the differing checks. */
+  changedChecks: string[]
+}
 
 const passing = (results: ScenarioResult[]): Set<string> => new Set(results.filter(r => r.passed).map(r => r.scenario))
 
+function changedChecks (direct: ScenarioResult[], gateway: ScenarioResult[]): string[] {
+  const through = new Map(gateway.map(r => [r.scenario, r.outcomes]))
+  const changed: string[] = []
+  for (const { scenario, outcomes } of direct) {
+    const other = through.get(scenario) ?? []
+    if (outcomes.join('\n') === other.join('\n')) continue
+    changed.push(`${scenario}: direct [${outcomes.filter(o => !other.includes(o)).join(', ')}], through the gateway [${other.filter(o => !outcomes.includes(o)).join(', ')}]`)
+  }
+  return changed
+}
+
 /**
- * The server scenarios run twice against the same SDK upstream: directly, and through the
- * gateway (bearer token added by the shim). A transparent gateway passes the same set.
+ * The server scenarios of one protocol revision run twice against the same SDK upstream:
+ * directly, and through the gateway (bearer token added by the shim). A transparent gateway
+ * passes the same set, and every check comes out the same.
  */
-export async function serverTransparency (tools: Tools, opts: { outDir?: string } = {}): Promise<Transparency> {
-  const outDir = opts.outDir ?? join(TOOLS_DIR, 'results')
+export async function serverTransparency (tools: Tools, opts: { outDir?: string, specVersion?: string } = {}): Promise<Transparency> {
+  const outDir = opts.outDir ?? join(TOOLS_DIR, 'results', opts.specVersion ?? SPEC_VERSION)
   const upstream = await startConformanceServer()
   let gateway: FastifyInstance | undefined
   let shim: Shim | undefined
@@ -176,15 +207,16 @@ export async function serverTransparency (tools: Tools, opts: { outDir?: string 
     if (route === undefined) throw new Error(`no route ${ROUTE}`)
     token = gateway.tokens.mint({ sub: 'conformance', audience: route.resourceUrl, scopes: route.scopes, clientId: 'conformance-shim', ttlSeconds: 3600 }).token
 
-    const direct = await runServerScenarios(tools, upstream.url, join(outDir, 'direct'))
-    const through = await runServerScenarios(tools, shim.url, join(outDir, 'gateway'))
+    const direct = await runServerScenarios(tools, upstream.url, join(outDir, 'direct'), opts)
+    const through = await runServerScenarios(tools, shim.url, join(outDir, 'gateway'), opts)
     const directPass = passing(direct)
     const gatewayPass = passing(through)
     return {
       direct,
       gateway: through,
       onlyDirect: [...directPass].filter(s => !gatewayPass.has(s)),
-      onlyGateway: [...gatewayPass].filter(s => !directPass.has(s))
+      onlyGateway: [...gatewayPass].filter(s => !directPass.has(s)),
+      changedChecks: changedChecks(direct, through)
     }
   } finally {
     await shim?.close()
