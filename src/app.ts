@@ -6,11 +6,16 @@ import configPlugin, { loadGatewayConfig, type ConfigPluginOptions } from './plu
 import storePlugin from './plugins/store.js'
 import keysPlugin from './plugins/keys.js'
 import tokensPlugin from './plugins/tokens.js'
+import upstreamIdpPlugin from './plugins/upstream-idp.js'
+import clientsPlugin from './plugins/clients.js'
+import grantsPlugin from './plugins/grants.js'
+import authorizationFlowPlugin from './plugins/authorization-flow.js'
 import securityPlugin from './plugins/security.js'
 import metricsPlugin from './plugins/metrics.js'
 import toolCallsPlugin from './plugins/tool-calls.js'
 import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
+import oauthRoutes from './routes/oauth.js'
 import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog } from './request-log.js'
 
@@ -37,9 +42,9 @@ function trustProxy (value: string): boolean | ((address: string, hop: number) =
 }
 
 /**
- * Builds the gateway from options: config → store → keys → tokens → security → metrics →
- * routes → one proxy per route. Throws ConfigError before anything starts when the
- * configuration is wrong.
+ * Builds the gateway from options: config → store → keys → tokens → upstream IdP, clients,
+ * grants, authorization flow → security → metrics → routes → one proxy per route. Throws
+ * ConfigError before anything starts when the configuration is wrong.
  */
 export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   const config = loadGatewayConfig(opts)
@@ -78,11 +83,16 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   await app.register(storePlugin)
   await app.register(keysPlugin)
   await app.register(tokensPlugin)
+  await app.register(upstreamIdpPlugin)
+  await app.register(clientsPlugin)
+  await app.register(grantsPlugin)
+  await app.register(authorizationFlowPlugin)
   await app.register(securityPlugin)
   await app.register(metricsPlugin)
   await app.register(toolCallsPlugin)
   await app.register(healthRoutes)
   await app.register(protectedResourceRoutes)
+  await app.register(oauthRoutes)
   await app.register(proxyPlugin)
   return app
 }

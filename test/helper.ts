@@ -70,15 +70,17 @@ export async function startRedis (t: Teardown, opts: { appendonly?: boolean } = 
 export interface GatewayOptions {
   env?: Record<string, string | undefined>
   config?: unknown
-  /** Listen on a real port (BASE_URL then points at it). */
+  /** Listen on a real port (BASE_URL then points at it, unless env sets it). */
   listen?: boolean
+  /** The port to listen on; a free one when absent. */
+  port?: number
   /** Collect log lines here instead of silencing the log. */
   logLines?: string[]
 }
 
 /** The gateway under test, built through the same buildApp as production. */
 export async function buildGateway (t: Teardown, opts: GatewayOptions = {}): Promise<FastifyInstance> {
-  const port = opts.listen === true ? await freePort() : 0
+  const port = opts.listen === true ? opts.port ?? await freePort() : 0
   const base = opts.listen === true ? `http://127.0.0.1:${port}` : 'http://gateway.test'
   const app = await buildApp({
     env: { BASE_URL: base, KEYS_FILE: '', LOG_LEVEL: 'silent', ...opts.env },

@@ -78,6 +78,11 @@ export interface GatewayRoutes {
   clients: ClientConfig[]
 }
 
+/** Every scope a token for the route may carry: its own, and those its tools ask for (step-up). */
+export function grantableScopes (route: RouteConfig): string[] {
+  return [...new Set([...route.scopes, ...route.toolPolicy?.toolScopes ?? []])]
+}
+
 export const DEFAULT_ROUTE_SCOPES = ['mcp']
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const FORBIDDEN_UPSTREAM_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'mcp-session-id'])

@@ -1,14 +1,20 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance } from 'fastify'
-import { OAuthError } from '../oauth/errors.js'
+import { ErrorPage, OAuthError } from '../oauth/errors.js'
+import { renderErrorPage } from '../oauth/consent-page.js'
+import { sendHtmlPage } from '../http/html-page.js'
 
 /**
  * The one error handler: typed OAuth errors become their RFC 6749-style JSON with their
  * status and headers; Fastify's own 4xx (bad JSON, too large, wrong content type) become
- * `invalid_request`; anything else is logged and answered 500 without internals.
+ * `invalid_request`; browser-facing ErrorPages become HTML (never a redirect); anything else is
+ * logged and answered 500 without internals.
  */
 async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
-  fastify.setErrorHandler(async function handleError (error: FastifyError | OAuthError, request, reply) {
+  fastify.setErrorHandler(async function handleError (error: FastifyError | OAuthError | ErrorPage, request, reply) {
+    if (error instanceof ErrorPage) {
+      return await sendHtmlPage(reply, error.statusCode, nonce => renderErrorPage(error.title, error.message, nonce))
+    }
     if (error instanceof OAuthError) {
       if (error.statusCode >= 500) request.log.warn({ err: error.cause ?? error }, error.message)
       return await reply.code(error.statusCode).headers(error.headers).send(error.toJSON())

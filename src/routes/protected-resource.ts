@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
+import { grantableScopes } from '../config/config-file.js'
 
 export const ProtectedResourceMetadataSchema = Type.Object({
   resource: Type.String(),
@@ -31,14 +32,12 @@ export default async function protectedResourceRoutes (fastify: FastifyInstance)
   })
   const schema = { response: { 200: ProtectedResourceMetadataSchema } }
 
-  // A route's token needs its scopes; some tools may ask for more (step-up).
-  const scopesOf = (route: typeof routes[number]): string[] => [...new Set([...route.scopes, ...route.toolPolicy?.toolScopes ?? []])]
-  const allScopes = [...new Set(routes.flatMap(scopesOf))]
+  const allScopes = [...new Set(routes.flatMap(grantableScopes))]
   const root = document(env.BASE_URL, allScopes)
   fastify.get(PRM_PATH, { schema }, async (_request, reply) => await reply.headers(cache).send(root))
 
   for (const route of routes) {
-    const body = document(route.resourceUrl, scopesOf(route), `MCP server at ${route.pattern}`)
+    const body = document(route.resourceUrl, grantableScopes(route), `MCP server at ${route.pattern}`)
     fastify.get(PRM_PATH + route.pattern, { schema }, async (_request, reply) => await reply.headers(cache).send(body))
   }
 

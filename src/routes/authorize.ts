@@ -1,0 +1,188 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Type, type Static } from 'typebox'
+import { grantableScopes } from '../config/config-file.js'
+import { commaList } from '../config/env.js'
+import { sendHtmlPage } from '../http/html-page.js'
+import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
+import { buildAuthorizationRedirect, errorRedirect, validateAuthorizeRequest } from '../oauth/authorize-request.js'
+import { renderConsentPage } from '../oauth/consent-page.js'
+import { ErrorPage, OAuthError } from '../oauth/errors.js'
+import type { Params } from '../oauth/params.js'
+import { scopeDifference } from '../oauth/scopes.js'
+import type { PendingAuthorization } from '../plugins/authorization-flow.js'
+import { UpstreamLoginError } from '../upstream/provider.js'
+
+/** OAuth parameters as the query parser gives them: repeated ones arrive as lists. */
+export const AuthorizeQuerySchema = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
+
+export const ConsentFormSchema = Type.Object({
+  transaction_id: Type.String({ maxLength: 64 }),
+  csrf_token: Type.String({ maxLength: 64 }),
+  decision: Type.Union([Type.Literal('approve'), Type.Literal('deny')])
+})
+
+export const CallbackQuerySchema = Type.Object({
+  state: Type.Optional(Type.String({ maxLength: 512 })),
+  code: Type.Optional(Type.String({ maxLength: 4096 })),
+  error: Type.Optional(Type.String({ maxLength: 256 }))
+}, { additionalProperties: true })
+
+const CONSENT_PATH = '/oauth/consent'
+/** Per browser IP and client: users behind one egress IP each start their own logins. */
+const AUTHORIZE_RATE_LIMIT = {
+  max: 60,
+  timeWindow: '1 minute',
+  keyGenerator: (request: FastifyRequest) => `${request.ip}|${String((request.query as Params).client_id ?? '')}`
+}
+
+/** Where a redirect URI's answer goes, as a CSP form-action source. */
+function formTarget (redirectUri: string): string {
+  const url = new URL(redirectUri)
+  return url.protocol === 'http:' || url.protocol === 'https:' ? url.origin : url.protocol
+}
+
+/**
+ * The interactive part of the authorization server: GET /oauth/authorize validates the request
+ * and shows the consent page (or goes straight through for a logged-in user who approved the
+ * client before); POST /oauth/consent takes the decision and starts the upstream login;
+ * GET /oauth/callback finishes it and sends the client its code.
+ */
+export default async function authorizeRoutes (fastify: FastifyInstance): Promise<void> {
+  const { env, routes, routeByPattern } = fastify.config
+  const flow = fastify.authorizationFlow
+  const issuer = env.BASE_URL
+  const globalAllow = {
+    emails: commaList(env.ALLOWED_EMAILS).map(e => e.toLowerCase()),
+    domains: commaList(env.ALLOWED_EMAIL_DOMAINS).map(d => d.toLowerCase().replace(/^@/, ''))
+  }
+  if (globalAllow.emails.length === 0 && globalAllow.domains.length === 0 && routes.some(r => r.allowedEmails.length + r.allowedDomains.length === 0)) {
+    fastify.log.warn('no allow-list (ALLOWED_EMAILS, ALLOWED_EMAIL_DOMAINS or per route) covers some routes: every verified email can log in to them')
+  }
+  const supportedScopes = [...new Set(routes.flatMap(grantableScopes))]
+
+  function upstream (): NonNullable<typeof fastify.upstreamIdp> {
+    if (fastify.upstreamIdp === null) throw new ErrorPage('Login unavailable', 'The gateway has no identity provider configured yet.', 503)
+    return fastify.upstreamIdp
+  }
+
+  /** The user is known: apply the allow-lists, remember the approval, send the client its code. */
+  async function complete (reply: FastifyReply, pending: PendingAuthorization, identity: UpstreamIdentity): Promise<FastifyReply> {
+    const route = routeByPattern.get(pending.resource)
+    const decision = route === undefined
+      ? { allowed: false as const, reason: 'the MCP server is no longer served' }
+      : checkAllowLists(identity, globalAllow, { emails: route.allowedEmails, domains: route.allowedDomains })
+    if (!decision.allowed) {
+      fastify.log.info({ client: pending.clientId, route: pending.resource }, 'login refused by the allow-lists')
+      return await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError('access_denied', decision.reason), pending.state, issuer))
+    }
+    await flow.approve(identity.sub, pending.clientId, pending.resource, pending.scopes)
+    const code = await fastify.grants.issueCode({
+      clientId: pending.clientId,
+      redirectUri: pending.redirectUri,
+      codeChallenge: pending.codeChallenge,
+      resource: pending.resource,
+      scopes: pending.scopes,
+      sub: identity.sub,
+      email: decision.email
+    })
+    return await reply.redirect(buildAuthorizationRedirect(pending.redirectUri, { code, state: pending.state, iss: issuer }))
+  }
+
+  function domainHint (pending: PendingAuthorization): string | undefined {
+    const route = routeByPattern.get(pending.resource)
+    const domains = route !== undefined && route.allowedDomains.length > 0 ? route.allowedDomains : globalAllow.domains
+    return domains.length === 1 ? domains[0] : undefined
+  }
+
+  const authorizeOptions = {
+    schema: { querystring: AuthorizeQuerySchema },
+    config: { rateLimit: AUTHORIZE_RATE_LIMIT }
+  }
+  for (const url of ['/oauth/authorize', '/authorize']) {
+    fastify.get(url, authorizeOptions, async (request, reply) => {
+      const outcome = await validateAuthorizeRequest(request.query as Params, {
+        // No scope asked: the route's own, below (never the scopes its tools step up to).
+        issuer, findClient: fastify.clients.find, routes, supportedScopes, defaultScopes: []
+      })
+      if (!outcome.ok) return await reply.redirect(outcome.redirectTo)
+      const { client, redirectUri, codeChallenge, route, scopes, state } = outcome.request
+      // Scopes the route does not use would open nothing: grant only the route's (its own
+      // when none of the asked ones is).
+      const grantable = grantableScopes(route)
+      const own = scopes.filter(s => grantable.includes(s))
+      const routeScopes = own.length > 0 ? own : route.scopes
+      const pending: PendingAuthorization = {
+        clientId: client.client_id, clientName: client.client_name, redirectUri, codeChallenge, resource: route.pattern, scopes: routeScopes, state
+      }
+      const idp = upstream()
+      const session = await flow.session(request)
+      const approved = session !== undefined ? await flow.approvedScopes(session.sub, client.client_id, route.pattern) : []
+      const missing = scopeDifference(routeScopes, approved)
+      if (session !== undefined && missing.length === 0) return await complete(reply, pending, session)
+
+      const { transactionId, csrfToken } = await flow.openTransaction(request, reply, pending)
+      return await sendHtmlPage(reply, 200, nonce => renderConsentPage({
+        clientId: client.client_id,
+        clientName: client.client_name,
+        redirectUri,
+        resourceUrl: route.resourceUrl,
+        // Step-up: ask for the difference only, show what was approved before.
+        scopes: missing,
+        grantedScopes: approved.filter(s => routeScopes.includes(s)),
+        action: CONSENT_PATH,
+        csrfToken,
+        transactionId,
+        nonce
+      }), [idp.loginOrigin, formTarget(redirectUri)])
+    })
+  }
+
+  fastify.post(CONSENT_PATH, { schema: { body: ConsentFormSchema } }, async (request, reply) => {
+    const form = request.body as Static<typeof ConsentFormSchema>
+    const pending = await flow.takeTransaction(request, form.transaction_id, form.csrf_token)
+    if (pending === undefined) {
+      throw new ErrorPage('Request expired', 'This approval form was already used, has expired, or was not opened in this browser. Start again from the application.')
+    }
+    if (form.decision === 'deny') {
+      return await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError('access_denied', 'the user denied the request'), pending.state, issuer))
+    }
+    const session = await flow.session(request)
+    if (session !== undefined) return await complete(reply, pending, session)
+    const idp = upstream()
+    const known = flow.knownUser(request)
+    const { state, nonce, codeChallenge } = await flow.startLogin(pending)
+    return await reply.redirect(idp.authorizationUrl({
+      state,
+      nonce,
+      codeChallenge,
+      offlineConsent: known === undefined || !(await flow.hasUpstreamRefreshToken(known)),
+      domainHint: domainHint(pending)
+    }))
+  })
+
+  fastify.get('/oauth/callback', { schema: { querystring: CallbackQuerySchema } }, async (request, reply) => {
+    const query = request.query as Static<typeof CallbackQuerySchema>
+    if (query.state === undefined) throw new ErrorPage('Login failed', 'The identity provider sent no state back, so this login cannot be matched to a request.')
+    const login = await flow.finishLogin(query.state)
+    if (login === undefined) {
+      throw new ErrorPage('Login expired', 'This login was already completed or has expired. Start again from the application.')
+    }
+    const { pending } = login
+    const fail = async (code: 'access_denied' | 'server_error', description: string): Promise<FastifyReply> =>
+      await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError(code, description), pending.state, issuer))
+    if (query.error !== undefined || query.code === undefined) {
+      return await fail('access_denied', `the identity provider did not log the user in (${query.error ?? 'no code'})`)
+    }
+    let result
+    try {
+      result = await upstream().exchange(query.code, login.codeVerifier, login.nonce)
+    } catch (err) {
+      if (!(err instanceof UpstreamLoginError)) throw err
+      request.log.warn({ err }, 'upstream login failed')
+      return await fail('server_error', 'logging in with the identity provider failed')
+    }
+    await flow.saveUpstreamTokens(result.identity.sub, result.tokens)
+    await flow.openSession(reply, result.identity)
+    return await complete(reply, pending, result.identity)
+  })
+}

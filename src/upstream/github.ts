@@ -1,0 +1,50 @@
+/**
+ * GitHub OAuth apps: no ID token, so the identity comes from the API — the numeric user id as
+ * subject and the primary email only when GitHub marks it verified.
+ */
+import {
+  callProvider, callProviderJson, upstreamTokens, withQuery, UpstreamLoginError,
+  type UpstreamClient, type UpstreamProvider
+} from './provider.js'
+
+const AUTHORIZE = 'https://github.com/login/oauth/authorize'
+const TOKEN = 'https://github.com/login/oauth/access_token'
+const API = 'https://api.github.com'
+
+export function githubProvider (client: UpstreamClient): UpstreamProvider {
+  return {
+    name: 'github',
+    loginOrigin: new URL(AUTHORIZE).origin,
+    authorizationUrl: start => withQuery(AUTHORIZE, {
+      client_id: client.clientId,
+      redirect_uri: client.redirectUri,
+      scope: 'read:user user:email',
+      state: start.state,
+      code_challenge: start.codeChallenge,
+      code_challenge_method: 'S256',
+      allow_signup: 'false'
+    }),
+
+    async exchange (code, codeVerifier) {
+      const tokens = upstreamTokens(await callProvider(TOKEN, {
+        form: {
+          client_id: client.clientId,
+          client_secret: client.clientSecret,
+          code,
+          redirect_uri: client.redirectUri,
+          code_verifier: codeVerifier
+        }
+      }))
+      const headers = { authorization: `Bearer ${tokens.access_token}`, 'x-github-api-version': '2022-11-28' }
+      const user = await callProvider(`${API}/user`, { headers })
+      if (typeof user.id !== 'number') throw new UpstreamLoginError('GitHub did not say who logged in')
+      const emails = await callProviderJson(`${API}/user/emails`, { headers })
+      const list = Array.isArray(emails) ? emails as Array<{ email?: string, primary?: boolean, verified?: boolean }> : []
+      const primary = list.find(e => e.primary === true)
+      return {
+        identity: { sub: String(user.id), email: primary?.email, emailVerified: primary?.verified === true },
+        tokens
+      }
+    }
+  }
+}
