@@ -3,9 +3,11 @@
 // comes out the same), and the upstream must pass all of its revision's scenarios, or a
 // transparent gateway would prove little. The next revision, which the SDK does not speak yet,
 // is compared too: a gateway must not change how a newer client's requests fare.
+// The authorization scenarios run against the gateway's authorization server: every one passes.
 // Bounded: install ≤ 150 s (once; later runs reuse .tools/conformance), each suite run ≤ 60 s
 // with 20 s per scenario.
 import t, { type Test } from 'tap'
+import { runAuthorizationScenarios } from './conformance/authorization.js'
 import { ensureTools, formatResults, NEXT_SPEC_VERSION, serverTransparency, SPEC_VERSION, type Tools } from './conformance/runner.js'
 
 t.setTimeout(300_000)
@@ -49,3 +51,12 @@ for (const specVersion of [SPEC_VERSION, NEXT_SPEC_VERSION]) {
     t.same(result.changedChecks, [], 'every check comes out the same through the gateway')
   })
 }
+
+t.test('authorization scenarios: the gateway\'s authorization server passes them all', async t => {
+  const tools = await suite(t)
+  if (tools === undefined) return
+  const { results, output } = await runAuthorizationScenarios(tools)
+  t.comment(formatResults('authorization server', results))
+  t.same(results.map(r => r.scenario), ['authorization-code-grant', 'authorization-server-metadata-endpoint'], 'both scenarios ran')
+  t.same(results.filter(r => !r.passed).map(r => r.scenario), [], 'every scenario passes', { output })
+})

@@ -28,7 +28,7 @@ export const NEXT_SPEC_VERSION = '2026-07-28'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const TOOLS_DIR = join(ROOT, '.tools/conformance')
 /** The gateway route the scenarios go through. */
-const ROUTE = '/conf/mcp'
+export const ROUTE = '/conf/mcp'
 
 export interface Tools { node: string, cli: string }
 
@@ -81,7 +81,7 @@ export interface ScenarioResult {
 const TIMESTAMP = /-\d{4}-\d{2}-\d{2}T[\d-]+Z$/
 
 /** A scenario passes when none of its checks failed (warnings and info do not count). */
-function readResults (outDir: string, mode: 'server' | 'authorization-server'): ScenarioResult[] {
+export function readResults (outDir: string, mode: 'server' | 'authorization-server'): ScenarioResult[] {
   const results: ScenarioResult[] = []
   for (const dir of existsSync(outDir) ? readdirSync(outDir) : []) {
     if (!dir.startsWith(`${mode}-`) || !TIMESTAMP.test(dir)) continue
