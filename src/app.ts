@@ -13,6 +13,7 @@ import authorizationFlowPlugin from './plugins/authorization-flow.js'
 import securityPlugin from './plugins/security.js'
 import metricsPlugin from './plugins/metrics.js'
 import toolCallsPlugin from './plugins/tool-calls.js'
+import providerTokensPlugin from './plugins/provider-tokens.js'
 import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
 import oauthRoutes from './routes/oauth.js'
@@ -85,8 +86,9 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   await app.register(tokensPlugin)
   await app.register(upstreamIdpPlugin)
   await app.register(clientsPlugin)
-  await app.register(grantsPlugin)
   await app.register(authorizationFlowPlugin)
+  await app.register(grantsPlugin)
+  await app.register(providerTokensPlugin)
   await app.register(securityPlugin)
   await app.register(metricsPlugin)
   await app.register(toolCallsPlugin)

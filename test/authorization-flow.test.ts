@@ -3,12 +3,12 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { auth, UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js'
+import { auth } from '@modelcontextprotocol/sdk/client/auth.js'
 import { startRedis, type RedisServer } from './helper.js'
 import { startMcpUpstream, type McpUpstream } from './fixtures/mcp-upstream.js'
 import { TestBrowser } from './fixtures/browser.js'
 import { TestOAuthClient } from './fixtures/oauth-client.js'
-import { mcpClient, startAuthorizationServer, startReplica, textOf } from './fixtures/authorization.js'
+import { mcpClient, startAuthorizationServer, startLogin, startReplica, textOf } from './fixtures/authorization.js'
 
 const REDIRECT = 'http://127.0.0.1:7/callback'
 
@@ -28,16 +28,6 @@ t.before(async () => {
   redis = await startRedis(t)
 })
 t.teardown(async () => await upstream.close())
-
-/** 401 → discovery → registration → authorization URL, as the SDK transport does on connect. */
-async function startLogin (url: string, provider: TestOAuthClient): Promise<StreamableHTTPClientTransport> {
-  const transport = new StreamableHTTPClientTransport(new URL(url), { authProvider: provider })
-  const client = new Client({ name: 'oauth-test', version: '1.0.0' })
-  await client.connect(transport).then(() => { throw new Error('connected without a token') }, (err: Error) => {
-    if (!(err instanceof UnauthorizedError)) throw err
-  })
-  return transport
-}
 
 t.test('the MCP SDK client logs in through DCR, consent and the provider, calls a tool, refreshes and calls again', async t => {
   const { base, idp } = await startAuthorizationServer(t, { config: config(), env: { REDIS_URL: redis.url } })

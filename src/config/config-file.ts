@@ -57,7 +57,7 @@ export interface RouteConfig {
   allowedEmails: string[]
   allowedDomains: string[]
   upstreamAuth: UpstreamAuth
-  /** For upstream_auth: header — the static header sent upstream. */
+  /** upstream_auth header: the static header sent upstream; provider_token: the header's name (value unused). */
   upstreamHeader?: { name: string, value: string }
   scopes: string[]
   /** Per-tool rules; absent: every tool the upstream offers. */
@@ -186,23 +186,26 @@ function buildRoute (entry: unknown, where: string, env: Env, variables: Record<
   if (!['none', 'identity', 'provider_token', 'header'].includes(upstreamAuth)) {
     throw new ConfigError(`${where}.upstream_auth`, `"${String(upstreamAuth)}" must be one of none, identity, provider_token, header`)
   }
-  if (upstreamAuth === 'provider_token') {
-    throw new ConfigError(`${where}.upstream_auth`, 'provider_token is not available in this version (use none, identity or header)')
-  }
   const headerName = stringField(obj, 'upstream_header', where, false)
   const headerEnv = stringField(obj, 'upstream_header_env', where, false)
   let upstreamHeader: RouteConfig['upstreamHeader']
-  if (upstreamAuth === 'header') {
-    if (headerEnv === undefined) throw new ConfigError(`${where}.upstream_header_env`, 'is required with upstream_auth: header')
-    const value = variables[headerEnv]
-    if (value === undefined || value === '') throw new ConfigError(`${where}.upstream_header_env`, `names ${headerEnv}, which is not set`)
+  if (upstreamAuth === 'header' || upstreamAuth === 'provider_token') {
     const name = headerName ?? 'Authorization'
     if (!HEADER_NAME.test(name) || FORBIDDEN_UPSTREAM_HEADERS.has(name.toLowerCase())) {
       throw new ConfigError(`${where}.upstream_header`, `"${name}" is not a header the gateway may set`)
     }
+    // provider_token: the user's token, as "Bearer <token>" in Authorization or bare in another header.
+    let value = ''
+    if (upstreamAuth === 'header') {
+      if (headerEnv === undefined) throw new ConfigError(`${where}.upstream_header_env`, 'is required with upstream_auth: header')
+      value = variables[headerEnv] ?? ''
+      if (value === '') throw new ConfigError(`${where}.upstream_header_env`, `names ${headerEnv}, which is not set`)
+    } else if (headerEnv !== undefined) {
+      throw new ConfigError(`${where}.upstream_header_env`, 'applies only with upstream_auth: header')
+    }
     upstreamHeader = { name: name.toLowerCase(), value }
   } else if (headerName !== undefined || headerEnv !== undefined) {
-    throw new ConfigError(`${where}.upstream_header`, 'applies only with upstream_auth: header')
+    throw new ConfigError(`${where}.upstream_header`, 'applies only with upstream_auth: header or provider_token')
   }
 
   const domains = listField(obj, 'allowed_domains', where) ?? []

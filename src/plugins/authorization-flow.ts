@@ -44,6 +44,10 @@ export interface AuthorizationFlow {
   approvedScopes: (sub: string, clientId: string, resource: string) => Promise<string[]>
   approve: (sub: string, clientId: string, resource: string, scopes: string[]) => Promise<void>
   saveUpstreamTokens: (sub: string, tokens: UpstreamTokens) => Promise<void>
+  /** The user's tokens at the identity provider, or null when none are held. */
+  upstreamTokens: (sub: string) => Promise<UpstreamTokens | null>
+  /** Forgets them (the provider refused to refresh: the user must log in again). */
+  dropUpstreamTokens: (sub: string) => Promise<void>
   hasUpstreamRefreshToken: (sub: string) => Promise<boolean>
 }
 
@@ -163,9 +167,17 @@ async function authorizationFlowPlugin (fastify: FastifyInstance): Promise<void>
       await store.set(`upstream:${sub}`, seal(key, JSON.stringify(tokens), UPSTREAM_CONTEXT), env.REFRESH_TOKEN_TTL)
     },
 
-    async hasUpstreamRefreshToken (sub) {
+    async upstreamTokens (sub) {
       const sealed = await store.get(`upstream:${sub}`)
-      return sealed !== null && (JSON.parse(unseal(key, sealed, UPSTREAM_CONTEXT)) as UpstreamTokens).refresh_token !== undefined
+      return sealed === null ? null : JSON.parse(unseal(key, sealed, UPSTREAM_CONTEXT)) as UpstreamTokens
+    },
+
+    async dropUpstreamTokens (sub) {
+      await store.del(`upstream:${sub}`)
+    },
+
+    async hasUpstreamRefreshToken (sub) {
+      return (await flow.upstreamTokens(sub))?.refresh_token !== undefined
     }
   }
   fastify.decorate('authorizationFlow', flow)

@@ -211,6 +211,11 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
         }
         const current = record as FamilyRecord
         const route = routeOf(current.resource)
+        // The provider sign-in behind a provider_token route is gone: only a new login restores it.
+        if (route.upstreamAuth === 'provider_token' && await fastify.authorizationFlow.upstreamTokens(current.sub) === null) {
+          await revokeFamilyById(familyId)
+          throw invalidGrant('the identity provider sign-in has ended; authorize again')
+        }
         checkResource(request.resource, route)
         const scopes = narrowScopes(request.scopes, current.scopes)
         const { response, jti, exp } = mint(current, route, scopes)
@@ -239,4 +244,4 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('grants', grants)
 }
 
-export default fp(grantsPlugin, { name: 'grants', fastify: '5.x', dependencies: ['config', 'store', 'keys', 'tokens'] })
+export default fp(grantsPlugin, { name: 'grants', fastify: '5.x', dependencies: ['config', 'store', 'keys', 'tokens', 'authorization-flow'] })

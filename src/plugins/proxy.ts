@@ -8,11 +8,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
 import { OAuthError } from '../oauth/errors.js'
 import { SessionBinding } from '../proxy/session-binding.js'
+import { unauthorized } from '../oauth/challenge.js'
+import { ProviderTokenError } from './provider-tokens.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** The upstream's own Mcp-Session-Id, once the client's bound one has been checked. */
     upstreamSessionId: string | null
+    /** upstream_auth provider_token: the user's access token at the identity provider. */
+    providerToken: string | null
   }
 }
 
@@ -47,6 +51,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   const trustProxy = env.TRUST_PROXY !== 'false'
 
   fastify.decorateRequest('upstreamSessionId', null)
+  fastify.decorateRequest('providerToken', null)
 
   // In-flight JSON requests finish on close; open SSE streams are ended cleanly so clients
   // reconnect (to another replica) instead of waiting on a socket that will never speak.
@@ -85,6 +90,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
       // prom-client hashes the label set on every inc(); the bound child per status does it once.
       const proxiedByStatus = new Map<number, { inc: () => void }>()
       child.addHook('preHandler', fastify.toolCalls.inspect(route))
+      if (route.upstreamAuth === 'provider_token') child.addHook('preHandler', providerToken(route))
       child.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
         let counter = proxiedByStatus.get(reply.statusCode)
         if (counter === undefined) {
@@ -123,6 +129,20 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     })
   }
 
+  /** Fetches the user's provider token before forwarding; a dead grant sends the client to authorize again. */
+  function providerToken (route: RouteConfig) {
+    return async function withProviderToken (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+      try {
+        request.providerToken = await fastify.providerTokens.accessTokenFor((request.auth as NonNullable<FastifyRequest['auth']>).sub)
+      } catch (err) {
+        if (!(err instanceof ProviderTokenError)) throw err
+        if (err.kind === 'reauthorize') throw unauthorized(route, { description: err.message, reason: 'provider_reauthorize' })
+        metrics.upstreamErrors.inc({ route: route.pattern, kind: 'provider' })
+        return await reply.code(502).send({ error: 'bad_gateway', error_description: err.message, route: route.pattern })
+      }
+    }
+  }
+
   function upstreamRequestHeaders (route: RouteConfig, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
     for (const name of STRIPPED_REQUEST_HEADERS) delete headers[name]
     if (request.upstreamSessionId !== null) headers['mcp-session-id'] = request.upstreamSessionId
@@ -131,7 +151,10 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     headers['x-forwarded-for'] = trustProxy && typeof prior === 'string' ? `${prior}, ${socketIp}` : socketIp
     headers['x-forwarded-proto'] = request.protocol
     headers['x-forwarded-host'] = request.host
-    if (route.upstreamAuth === 'identity') {
+    if (route.upstreamAuth === 'provider_token' && route.upstreamHeader !== undefined) {
+      const name = route.upstreamHeader.name
+      headers[name] = name === 'authorization' ? `Bearer ${request.providerToken ?? ''}` : request.providerToken ?? ''
+    } else if (route.upstreamAuth === 'identity') {
       headers.authorization = `Bearer ${fastify.tokens.identityToken(request.auth as NonNullable<FastifyRequest['auth']>, route.targetUrl)}`
     } else if (route.upstreamHeader !== undefined) {
       headers[route.upstreamHeader.name] = route.upstreamHeader.value
@@ -207,4 +230,4 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   }
 }
 
-export default fp(proxyPlugin, { name: 'proxy', fastify: '5.x', dependencies: ['config', 'keys', 'tokens', 'security', 'metrics', 'tool-calls'] })
+export default fp(proxyPlugin, { name: 'proxy', fastify: '5.x', dependencies: ['config', 'keys', 'tokens', 'security', 'metrics', 'tool-calls', 'provider-tokens'] })

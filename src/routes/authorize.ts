@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
-import { grantableScopes } from '../config/config-file.js'
+import { grantableScopes, type RouteConfig } from '../config/config-file.js'
 import { commaList } from '../config/env.js'
 import { sendHtmlPage } from '../http/html-page.js'
 import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
@@ -65,6 +65,16 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     return fastify.upstreamIdp
   }
 
+  /**
+   * The browser's gateway session, unless the route needs the user's provider token and none is
+   * held (revoked or expired at the provider): then only a new provider login will do.
+   */
+  async function usableSession (request: FastifyRequest, route: RouteConfig | undefined): Promise<UpstreamIdentity | undefined> {
+    const session = await flow.session(request)
+    if (session === undefined || route?.upstreamAuth !== 'provider_token') return session
+    return await flow.upstreamTokens(session.sub) === null ? undefined : session
+  }
+
   /** The user is known: apply the allow-lists, remember the approval, send the client its code. */
   async function complete (reply: FastifyReply, pending: PendingAuthorization, identity: UpstreamIdentity): Promise<FastifyReply> {
     const route = routeByPattern.get(pending.resource)
@@ -115,7 +125,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
         clientId: client.client_id, clientName: client.client_name, redirectUri, codeChallenge, resource: route.pattern, scopes: routeScopes, state
       }
       const idp = upstream()
-      const session = await flow.session(request)
+      const session = await usableSession(request, route)
       const approved = session !== undefined ? await flow.approvedScopes(session.sub, client.client_id, route.pattern) : []
       const missing = scopeDifference(routeScopes, approved)
       if (session !== undefined && missing.length === 0) return await complete(reply, pending, session)
@@ -146,7 +156,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     if (form.decision === 'deny') {
       return await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError('access_denied', 'the user denied the request'), pending.state, issuer))
     }
-    const session = await flow.session(request)
+    const session = await usableSession(request, routeByPattern.get(pending.resource))
     if (session !== undefined) return await complete(reply, pending, session)
     const idp = upstream()
     const known = flow.knownUser(request)

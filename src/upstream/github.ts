@@ -45,6 +45,11 @@ export function githubProvider (client: UpstreamClient): UpstreamProvider {
         identity: { sub: String(user.id), email: primary?.email, emailVerified: primary?.verified === true },
         tokens
       }
-    }
+    },
+
+    // Only GitHub apps with expiring user tokens hand out refresh tokens; the call is the same form.
+    refresh: async refreshToken => upstreamTokens(await callProvider(TOKEN, {
+      form: { client_id: client.clientId, client_secret: client.clientSecret, grant_type: 'refresh_token', refresh_token: refreshToken }
+    }))
   }
 }

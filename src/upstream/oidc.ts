@@ -7,7 +7,7 @@ import { createPublicKey, type JsonWebKey } from 'node:crypto'
 import { createVerifier } from 'fast-jwt'
 import {
   callProvider, upstreamTokens, withQuery, UpstreamLoginError,
-  type LoginStart, type UpstreamClient, type UpstreamLogin, type UpstreamProvider
+  type LoginStart, type UpstreamClient, type UpstreamLogin, type UpstreamProvider, type UpstreamTokens
 } from './provider.js'
 
 export interface OidcMetadata {
@@ -89,6 +89,17 @@ export function oidcProvider (metadata: OidcMetadata, client: UpstreamClient, op
   const methods = metadata.token_endpoint_auth_methods_supported ?? ['client_secret_basic']
   const basic = methods.includes('client_secret_basic')
   const encode = (v: string): string => encodeURIComponent(v).replace(/%20/g, '+')
+  // A token endpoint call with the gateway's client authentication.
+  const tokenCall = async (form: Record<string, string>): Promise<UpstreamTokens> => {
+    const headers: Record<string, string> = {}
+    if (basic) {
+      headers.authorization = `Basic ${Buffer.from(`${encode(client.clientId)}:${encode(client.clientSecret)}`).toString('base64')}`
+    } else {
+      form.client_id = client.clientId
+      form.client_secret = client.clientSecret
+    }
+    return upstreamTokens(await callProvider(metadata.token_endpoint, { form, headers }))
+  }
 
   return {
     name: opts.name,
@@ -106,17 +117,7 @@ export function oidcProvider (metadata: OidcMetadata, client: UpstreamClient, op
     }),
 
     async exchange (code, codeVerifier, nonce): Promise<UpstreamLogin> {
-      const form: Record<string, string> = {
-        grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: codeVerifier
-      }
-      const headers: Record<string, string> = {}
-      if (basic) {
-        headers.authorization = `Basic ${Buffer.from(`${encode(client.clientId)}:${encode(client.clientSecret)}`).toString('base64')}`
-      } else {
-        form.client_id = client.clientId
-        form.client_secret = client.clientSecret
-      }
-      const tokens = upstreamTokens(await callProvider(metadata.token_endpoint, { form, headers }))
+      const tokens = await tokenCall({ grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: codeVerifier })
       if (tokens.id_token === undefined) throw new UpstreamLoginError('the provider returned no ID token (is the openid scope requested?)')
       const verify = createVerifier({
         key: async ({ header }: { header: { kid?: string } }) => await jwks.key(header.kid),
@@ -142,7 +143,9 @@ export function oidcProvider (metadata: OidcMetadata, client: UpstreamClient, op
         },
         tokens
       }
-    }
+    },
+
+    refresh: async refreshToken => await tokenCall({ grant_type: 'refresh_token', refresh_token: refreshToken })
   }
 }
 

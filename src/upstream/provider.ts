@@ -41,6 +41,8 @@ export interface UpstreamProvider {
   authorizationUrl: (start: LoginStart) => string
   /** Redeems the upstream code and proves who logged in; throws UpstreamLoginError. */
   exchange: (code: string, codeVerifier: string, nonce: string) => Promise<UpstreamLogin>
+  /** A fresh access token for a held refresh token; throws UpstreamLoginError (`refused` when the grant is gone). */
+  refresh: (refreshToken: string) => Promise<UpstreamTokens>
 }
 
 export interface UpstreamClient {
@@ -52,9 +54,12 @@ export interface UpstreamClient {
 
 /** The provider failed or answered something that proves nothing; the user sees why on a page. */
 export class UpstreamLoginError extends Error {
-  constructor (message: string, options?: { cause?: unknown }) {
+  /** The provider answered with an OAuth error (revoked or expired grant), not an outage. */
+  readonly refused: boolean
+  constructor (message: string, options?: { cause?: unknown, refused?: boolean }) {
     super(message, options)
     this.name = 'UpstreamLoginError'
+    this.refused = options?.refused ?? false
   }
 }
 
@@ -104,7 +109,7 @@ export async function callProviderJson (url: string, init: CallInit = {}): Promi
   const error = (body as { error?: unknown } | null)?.error
   if (res.statusCode !== 200 || typeof error === 'string') {
     const why = typeof error === 'string' ? `: ${error}` : ''
-    throw new UpstreamLoginError(`${new URL(url).host} answered HTTP ${res.statusCode}${why}`)
+    throw new UpstreamLoginError(`${new URL(url).host} answered HTTP ${res.statusCode}${why}`, { refused: typeof error === 'string' && res.statusCode < 500 })
   }
   return body
 }
