@@ -468,8 +468,10 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
   t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', tools: { grants: [{ emails: ['a@b.c'] }] } }])), /allow/)
   t.match(
     renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamHeaderEnv: 'X' }])),
-    /apply only with upstreamAuth: header/
+    /applies only with upstreamAuth: header/
   )
+  t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamHeader: 'X-Token' }])), /upstreamHeader applies only with upstreamAuth: header or provider_token/)
+  t.equal(configYaml(render(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'provider_token', upstreamHeader: 'X-Google-Token' }]))).proxies[0].upstream_header, 'X-Google-Token')
   // Without upstreamHeader the gateway sends Authorization.
   t.same(configYaml(render(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header', upstreamHeaderEnv: 'A_TOKEN' }]))).proxies, [
     { pattern: '/a/mcp', target_url: 'http://a:1/mcp', upstream_auth: 'header', upstream_header_env: 'A_TOKEN' },

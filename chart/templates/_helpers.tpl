@@ -148,8 +148,10 @@ Built as data and serialised with toYaml so any string is quoted correctly.
 {{- if not $p.upstreamHeaderEnv }}
 {{- fail (printf "config.proxies[%d] (%s): upstreamAuth header needs upstreamHeaderEnv (the env var holding the value; set it with extraEnv)" $i $p.pattern) }}
 {{- end }}
-{{- else if or $p.upstreamHeader $p.upstreamHeaderEnv }}
-{{- fail (printf "config.proxies[%d] (%s): upstreamHeader and upstreamHeaderEnv apply only with upstreamAuth: header" $i $p.pattern) }}
+{{- else if $p.upstreamHeaderEnv }}
+{{- fail (printf "config.proxies[%d] (%s): upstreamHeaderEnv applies only with upstreamAuth: header" $i $p.pattern) }}
+{{- else if and $p.upstreamHeader (ne (default "none" $p.upstreamAuth) "provider_token") }}
+{{- fail (printf "config.proxies[%d] (%s): upstreamHeader applies only with upstreamAuth: header or provider_token" $i $p.pattern) }}
 {{- end }}
 {{- $proxies = append $proxies $r }}
 {{- end }}
