@@ -5,11 +5,12 @@
 import t, { type Test } from 'tap'
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort, pollOk, stopProcess } from './helper.js'
 import { parseAllDocuments } from 'yaml'
 
 type Manifest = Record<string, any>
@@ -30,7 +31,7 @@ async function run (t: Test): Promise<void> {
   const redisPort = await freePort()
   const redisPassword = 'chart-test-password'
   const redis = spawn('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--requirepass', redisPassword], { stdio: 'ignore' })
-  t.teardown(() => stop(redis))
+  t.teardown(() => stopProcess(redis))
   t.equal(await waitForPort(redisPort, redis, 10_000), true, 'redis-server is up')
 
   const base = 'https://mcp-gateway.example.com'
@@ -104,9 +105,9 @@ async function run (t: Test): Promise<void> {
   let output = ''
   child.stdout!.on('data', (d) => (output += d))
   child.stderr!.on('data', (d) => (output += d))
-  t.teardown(() => stop(child))
+  t.teardown(() => stopProcess(child))
 
-  t.equal(await poll(`${local}/healthz`, child, 60_000), 200, `the gateway starts with the chart's config\n${output}`)
+  t.equal(await pollOk(`${local}/healthz`, child, 60_000), 200, `the gateway starts with the chart's config\n${output}`)
   t.equal((await fetch(`${local}/readyz`)).status, 200, 'and reaches Redis at the chart-wired address')
 
   for (const p of proxies) {
@@ -130,7 +131,7 @@ async function run (t: Test): Promise<void> {
   t.equal(unauth.status, 401, 'a route without a token is refused')
   t.match(unauth.headers.get('www-authenticate') ?? '', `resource_metadata="${base}/.well-known/oauth-protected-resource/calc/mcp"`)
 
-  await stop(child)
+  await stopProcess(child)
 }
 
 async function waitForPort (port: number, child: ChildProcess, ms: number): Promise<boolean> {
@@ -144,39 +145,4 @@ async function waitForPort (port: number, child: ChildProcess, ms: number): Prom
     await sleep(100)
   }
   return false
-}
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-async function poll (url: string, child: ChildProcess, ms: number): Promise<number | string> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) return `exited with ${child.exitCode}`
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) })
-      if (r.status === 200) return 200
-    } catch {
-      // not listening yet
-    }
-    await sleep(200)
-  }
-  return 'timed out'
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-  await exited
-  clearTimeout(timer)
 }

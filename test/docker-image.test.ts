@@ -3,14 +3,13 @@
 // from there as the image would and checks /healthz, the metadata endpoint that `helm test`
 // fetches, and the Dockerfile's HEALTHCHECK command itself.
 import t from 'tap'
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort, pollOk, stopProcess } from './helper.js'
 
 // A production npm install and a TypeScript build take longer than .taprc's default timeout.
 t.setTimeout(300_000)
@@ -102,9 +101,9 @@ t.test('the image steps produce a gateway that starts', { skip: !hasServer && 's
   let output = ''
   child.stdout!.on('data', (d) => (output += d))
   child.stderr!.on('data', (d) => (output += d))
-  t.teardown(() => stop(child))
+  t.teardown(() => stopProcess(child))
 
-  const health = await poll(`${base}/healthz`, child, 20_000)
+  const health = await pollOk(`${base}/healthz`, child, 20_000)
   t.equal(health, 200, `/healthz answers 200\n${output}`)
 
   // What the chart's `helm test` pod checks.
@@ -124,44 +123,9 @@ t.test('the image steps produce a gateway that starts', { skip: !hasServer && 's
   execFileSync(process.execPath, hc.slice(1), { env: { ...env }, timeout: 10_000 })
   t.pass('HEALTHCHECK command exits 0')
 
-  await stop(child)
+  await stopProcess(child)
   t.same(listFiles(app), before, 'nothing written outside /tmp (read-only root filesystem)')
 })
-
-function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    })
-  })
-}
-
-async function poll (url: string, child: ChildProcess, ms: number): Promise<number | string> {
-  const deadline = Date.now() + ms
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) return `exited with ${child.exitCode}`
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) })
-      if (r.status === 200) return 200
-    } catch {
-      // not listening yet
-    }
-    await sleep(200)
-  }
-  return 'timed out'
-}
-
-async function stop (child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
-  await exited
-  clearTimeout(timer)
-}
 
 function listFiles (dir: string): string[] {
   return readdirSync(dir, { recursive: true }).map(String).sort()

@@ -109,3 +109,29 @@ export function mintToken (app: FastifyInstance, pattern: string, claims: { sub?
     ttlSeconds: claims.ttlSeconds
   }).token
 }
+
+/** Polls `url` until it answers 200; returns 200, or why it gave up ('exited with N', 'timed out'). */
+export async function pollOk (url: string, child: ChildProcess, ms: number): Promise<number | string> {
+  const deadline = Date.now() + ms
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) return `exited with ${child.exitCode}`
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(1_000) })).status === 200) return 200
+    } catch {
+      // not listening yet
+    }
+    await sleep(100)
+  }
+  return 'timed out'
+}
+
+/** SIGTERM, SIGKILL after `graceMs`; resolves with the exit code (null when killed by a signal). */
+export async function stopProcess (child: ChildProcess, graceMs = 15_000): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return child.exitCode
+  const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  const code = await exited
+  clearTimeout(timer)
+  return code
+}
