@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { freePort, sleep } from './helper.js'
+import { freePort, pollOk } from './helper.js'
 import { startMcpUpstream } from './fixtures/mcp-upstream.js'
 
 // The process as users run it: src/server.ts and the operator command, through tsx.
@@ -26,17 +26,6 @@ async function finish (child: ChildProcess): Promise<Run> {
   child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
   const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
   return { code, stdout, stderr }
-}
-
-async function waitForHealth (base: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error('the gateway exited')
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) return
-    } catch {}
-    await sleep(100)
-  }
-  throw new Error('the gateway did not start')
 }
 
 function workdir (proxies: unknown[]): string {
@@ -62,7 +51,7 @@ t.test('a newcomer: the gateway on the memory store, a token from `npm run token
   const gateway = node('src/server.ts', [], env, dir)
   const exited = finish(gateway)
   t.teardown(() => { gateway.kill('SIGKILL') })
-  await waitForHealth(base, gateway)
+  t.equal(await pollOk(`${base}/healthz`, gateway, 30_000), 200, 'the gateway starts')
 
   const challenge = await fetch(`${base}/calc/mcp`, { method: 'POST' })
   t.equal(challenge.status, 401)

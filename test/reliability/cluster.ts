@@ -9,7 +9,7 @@ import { parseEnv } from '../../src/config/env.js'
 import { loadKeyMaterial } from '../../src/keys/key-ring.js'
 import { openStore } from '../../src/store/open-store.js'
 import { TokenService } from '../../src/tokens/token-service.js'
-import { freePort, sleep } from '../helper.js'
+import { freePort, pollOk, sleep, stopProcess } from '../helper.js'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
 const tsx = fileURLToPath(import.meta.resolve('tsx'))
@@ -31,23 +31,13 @@ export class GatewayProcess {
     child.stdout?.on('data', (d: Buffer) => { this.output += d.toString() })
     child.stderr?.on('data', (d: Buffer) => { this.output += d.toString() })
     child.once('exit', code => { this.exits.push(code) })
-    for (let i = 0; i < 300; i++) {
-      if (child.exitCode !== null) throw new Error(`gateway exited at start:\n${this.output}`)
-      try {
-        if ((await fetch(`${this.url}/healthz`)).ok) return
-      } catch {}
-      await sleep(100)
-    }
-    throw new Error('gateway did not start')
+    const started = await pollOk(`${this.url}/healthz`, child, 30_000)
+    if (started !== 200) throw new Error(`gateway did not start (${started}):\n${this.output}`)
   }
 
   /** SIGTERM and wait for the graceful exit. */
   async stop (): Promise<number | null> {
-    const child = this.child
-    if (child === null || child.exitCode !== null) return child?.exitCode ?? null
-    const exited = new Promise<number | null>(resolve => child.once('exit', resolve))
-    child.kill('SIGTERM')
-    return await exited
+    return this.child === null ? null : await stopProcess(this.child)
   }
 }
 
