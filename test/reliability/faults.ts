@@ -3,6 +3,7 @@ import { request } from 'undici'
 import { request as httpRequest } from 'node:http'
 import fc from 'fast-check'
 import { startMcpUpstream } from '../fixtures/mcp-upstream.js'
+import { registerClient, tokenRequest } from '../fixtures/authorization.js'
 import { sleep, startRedis } from '../helper.js'
 import { startCluster, steadyLoad, type LoadFigures } from './cluster.js'
 
@@ -12,6 +13,12 @@ import { startCluster, steadyLoad, type LoadFigures } from './cluster.js'
 const report = (t: { comment: (...a: unknown[]) => void }, name: string, f: LoadFigures): void => {
   t.comment(`${name}: sent ${f.sent}, ok ${f.ok}, failed ${f.failed}, lost ${f.sent - f.ok - f.failed}${f.errors.length > 0 ? `; first errors: ${f.errors.join(' | ')}` : ''}`)
 }
+
+/** A registration and a refresh grant (for a token the store never issued) on one replica. */
+const oauthCalls = async (base: string, clientId: string): Promise<Array<{ name: string, status: number, body: Record<string, unknown>, headers: Headers }>> => [
+  { name: 'POST /oauth/register', ...await registerClient(base) },
+  { name: 'POST /oauth/token', ...await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: 'never-issued', client_id: clientId }) }
+]
 
 t.test('faults', async t => {
   const redis = await startRedis(t, { appendonly: true })
@@ -23,14 +30,22 @@ t.test('faults', async t => {
   const [a, b] = cluster.gateways
   const token = await cluster.mint('load-user')
 
-  await t.test('Redis killed for 10 s: proxied calls keep succeeding, readiness says so, all recover unaided', async t => {
+  await t.test('Redis killed for 10 s: proxied calls keep succeeding, OAuth endpoints answer 503 with Retry-After, readiness says so, all recover unaided', async t => {
+    const clientId = (await registerClient(a.url)).body.client_id as string
     const load = [steadyLoad(`${a.url}/calc/mcp`, token, 3), steadyLoad(`${b.url}/calc/mcp`, token, 3)]
     await sleep(1000)
     await redis.kill()
     await sleep(500)
     t.equal((await fetch(`${a.url}/readyz`)).status, 503, 'A not ready')
     t.equal((await fetch(`${b.url}/readyz`)).status, 503, 'B not ready')
-    await sleep(9500)
+    const whileDown = [...await oauthCalls(a.url, clientId), ...await oauthCalls(b.url, clientId)]
+    for (const call of whileDown) {
+      t.equal(call.status, 503, `${call.name} while Redis is down: 503`)
+      t.ok(Number(call.headers.get('retry-after')) > 0, 'with Retry-After')
+      t.equal(call.body.error, 'temporarily_unavailable', 'and an OAuth error')
+    }
+    t.comment(`OAuth calls while Redis was down: ${whileDown.length}, answered 503 with Retry-After: ${whileDown.filter(c => c.status === 503 && c.headers.has('retry-after')).length}`)
+    await sleep(9000)
     await redis.start()
     let ready = false
     for (let i = 0; i < 100 && !ready; i++) {
@@ -38,6 +53,10 @@ t.test('faults', async t => {
       if (!ready) await sleep(100)
     }
     t.ok(ready, 'both ready again')
+    for (const call of [...await oauthCalls(a.url, clientId), ...await oauthCalls(b.url, clientId)]) {
+      t.equal(call.status, call.name === 'POST /oauth/register' ? 201 : 400, `${call.name} works again`)
+      if (call.status === 400) t.equal(call.body.error, 'invalid_grant', 'the store answered: no such refresh token')
+    }
     await sleep(500)
     const figures = await Promise.all(load.map(async l => await l.stop()))
     figures.forEach((f, i) => report(t, `replica ${i === 0 ? 'A' : 'B'}`, f))
