@@ -1,11 +1,10 @@
 import t from 'tap'
 import { request } from 'undici'
-import { request as httpRequest } from 'node:http'
 import fc from 'fast-check'
 import { startMcpUpstream } from '../fixtures/mcp-upstream.js'
 import { registerClient, tokenRequest } from '../fixtures/authorization.js'
 import { sleep, startRedis } from '../helper.js'
-import { startCluster, steadyLoad, type LoadFigures } from './cluster.js'
+import { postOversized, startCluster, steadyLoad, type LoadFigures } from './cluster.js'
 
 // Fault scenarios against two gateway processes sharing one Redis, under steady load from SDK
 // clients. Each prints what it sent, what failed and what was lost, and fails on any loss.
@@ -145,16 +144,7 @@ t.test('faults', async t => {
     ), { numRuns: 300, interruptAfterTimeLimit: 60_000 })
     t.comment(`fuzzed requests: ${sent.n}`)
 
-    // The gateway answers before the upload ends, so read the answer while still writing.
-    const big = await new Promise<{ status: number, body: string }>((resolve, reject) => {
-      const req = httpRequest(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': 5 * 1024 * 1024 } }, res => {
-        let body = ''
-        res.on('data', (d: Buffer) => { body += d.toString() })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      })
-      req.on('error', err => { if ((err as NodeJS.ErrnoException).code !== 'EPIPE' && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err) })
-      req.end(Buffer.alloc(5 * 1024 * 1024, 'x'))
-    })
+    const big = await postOversized(url, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, 5 * 1024 * 1024)
     t.equal(big.status, 413, 'bodies over 4 MiB: 413')
     t.match(JSON.parse(big.body), { error: 'invalid_request' })
     const huge = await request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'x-filler': 'y'.repeat(20 * 1024) } }).catch((err: Error) => err)
