@@ -3,9 +3,9 @@
  * worker, upstream keepalive) and through the gateway (full authentication, metrics, request
  * log), in interleaved rounds so the ratios share the machine's noise; then the gateway's
  * `/oauth/token` refresh grants per second (clients logged in through the test fixtures and a
- * local oidc-provider). wrk (one thread) is the
- * load generator, in its own process on core 0; the proxy under test and the upstream share
- * core 1. Loopback only; every load is bounded by wrk's duration and the whole run by a
+ * local oidc-provider). wrk (one thread) is the load generator, in its own process on core 0;
+ * the proxy under test and the upstream share core 1. Loopback only; every load is bounded by
+ * wrk's duration (the refresh loop by its time and grant count) and the whole run by a
  * deadline. Prints the table and writes bench/results.md; exits 0 unless the bench broke.
  *
  * BENCH_QUICK=1 runs one short round and writes nothing; BENCH_CPU_PROF=<dir> makes the gateway
