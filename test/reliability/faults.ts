@@ -65,6 +65,7 @@ t.test('faults', async t => {
       t.equal(f.sent, f.ok, 'nothing lost')
     }
     t.same([...a.exits, ...b.exits], [], 'no gateway process exited')
+    for (const g of [a, b]) if (g.exits.length > 0) t.comment(`${g.url} exited ${g.exits.join(', ')}:\n${g.output.slice(-3000)}`)
   })
 
   await t.test('one replica restarted mid-load: the other sees no error, the restarted one closes streams cleanly and clients reconnect', async t => {
