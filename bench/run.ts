@@ -1,9 +1,11 @@
 /**
  * `npm run bench`: the same upstream measured directly, through nginx (plain reverse proxy, one
  * worker, upstream keepalive) and through the gateway (full authentication, metrics, request
- * log), in interleaved rounds so the ratios share the machine's noise. wrk (one thread) is the
- * load generator, in its own process on core 0; the proxy under test and the upstream share
- * core 1. Loopback only; every load is bounded by wrk's duration and the whole run by a
+ * log), in interleaved rounds so the ratios share the machine's noise; then the gateway's
+ * `/oauth/token` refresh grants per second (clients logged in through the test fixtures and a
+ * local oidc-provider). wrk (one thread) is the load generator, in its own process on core 0;
+ * the proxy under test and the upstream share core 1. Loopback only; every load is bounded by
+ * wrk's duration (the refresh loop by its time and grant count) and the whole run by a
  * deadline. Prints the table and writes bench/results.md; exits 0 unless the bench broke.
  *
  * BENCH_QUICK=1 runs one short round and writes nothing; BENCH_CPU_PROF=<dir> makes the gateway
@@ -16,6 +18,10 @@ import { createServer } from 'node:net'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { startOidcIdp } from '../test/fixtures/oidc-provider.js'
+import { TestBrowser } from '../test/fixtures/browser.js'
+import { TestOAuthClient } from '../test/fixtures/oauth-client.js'
+import { REDIRECT, startLogin, tokenRequest } from '../test/fixtures/authorization.js'
 
 const HOST = '127.0.0.1'
 /** BENCH_QUICK=1: one short round, for trying a change (not for the record). */
@@ -35,6 +41,10 @@ const CONNECTIONS = 50
 const LATENCY_CONNECTIONS = 10
 const SSE_STREAMS = QUICK ? 5 : 25
 const SSE = { firstDelayMs: 20, events: 10, gapMs: 10 }
+/** Refresh grants: this many token families rotating side by side, for this long, at most this many grants. */
+const REFRESH_FAMILIES = 4
+const REFRESH_SECONDS = 5
+const REFRESH_MAX_GRANTS = 50_000
 /** The run must end well inside 4 minutes even if a step hangs. */
 const DEADLINE_MS = 230_000
 
@@ -63,6 +73,10 @@ function cleanup (): void {
 }
 
 const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))]
+}
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b)
   const mid = s.length >> 1
@@ -261,6 +275,48 @@ async function timeStream (port: number, path: string, headers: Record<string, s
   })
 }
 
+// --- refresh grants -------------------------------------------------------------------------
+
+interface RefreshFigures { grants: number, seconds: number, errors: number, p50: number, p99: number }
+
+/**
+ * `/oauth/token` refresh grants per second: each family (a client logged in once through the
+ * test fixtures: DCR, the OIDC provider, consent) rotates its refresh token one grant at a time,
+ * as a real client does (a concurrent reuse is refused), the families side by side. Each grant
+ * comes from its own X-Forwarded-For address so that the per-client-and-IP limit (120 a minute)
+ * is not what gets measured; the limiter's Redis counter is still paid.
+ */
+async function measureRefresh (base: string): Promise<RefreshFigures> {
+  const browser = new TestBrowser()
+  const families: Array<{ clientId: string, refreshToken: string }> = []
+  for (let i = 0; i < REFRESH_FAMILIES; i++) {
+    const client = new TestOAuthClient(REDIRECT, { name: `bench client ${i}` })
+    const transport = await startLogin(`${base}/bench/mcp`, client)
+    await transport.finishAuth((await browser.authorize((client.authorizationUrl as URL).href, REDIRECT)).searchParams.get('code') as string)
+    families.push({ clientId: client.clientInformation()?.client_id as string, refreshToken: client.tokens()?.refresh_token as string })
+  }
+  const latencies: number[] = []
+  let errors = 0
+  const t0 = performance.now()
+  const end = t0 + REFRESH_SECONDS * 1000
+  await Promise.all(families.map(async family => {
+    while (performance.now() < end && latencies.length < REFRESH_MAX_GRANTS) {
+      const n = latencies.length
+      const start = performance.now()
+      const answer = await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: family.refreshToken, client_id: family.clientId }, { 'x-forwarded-for': `10.${(n >> 16) & 255}.${(n >> 8) & 255}.${n & 255}` })
+      latencies.push(performance.now() - start)
+      // A refused grant ends its family: its token is spent.
+      if (answer.status !== 200) {
+        errors++
+        break
+      }
+      family.refreshToken = answer.body.refresh_token as string
+    }
+  }))
+  const seconds = (performance.now() - t0) / 1000
+  return { grants: latencies.length - errors, seconds, errors, p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99) }
+}
+
 // --- Redis ----------------------------------------------------------------------------------
 
 function redisCommands (port: number): number {
@@ -336,9 +392,20 @@ http {
 
   const logFile = join(work, 'gateway.log')
   const logFd = openSync(logFile, 'w')
-  const gatewayEnv = { ...process.env, BENCH_PORT: String(gatewayPort), BENCH_UPSTREAM: `http://${HOST}:${upstreamPort}`, REDIS_URL: `redis://${HOST}:${redisPort}`, NODE_ENV: 'production' }
+  // Stands in for Google when the refresh bench logs its clients in; idle during the proxy loads.
+  const idp = await startOidcIdp(`http://${HOST}:${gatewayPort}`)
+  const gatewayEnv = {
+    ...process.env,
+    BENCH_PORT: String(gatewayPort),
+    BENCH_UPSTREAM: `http://${HOST}:${upstreamPort}`,
+    REDIS_URL: `redis://${HOST}:${redisPort}`,
+    NODE_ENV: 'production',
+    OAUTH_OIDC_ISSUER: idp.issuer,
+    OAUTH_OIDC_CLIENT_ID: idp.clientId,
+    OAUTH_OIDC_CLIENT_SECRET: idp.clientSecret
+  }
   const gateway = start(onCore(1, [process.execPath, ...(process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), join(build, 'gateway-process.js')]), { stdout: logFd, env: gatewayEnv, ipc: true })
-  const hello = await new Promise<{ tokens: Record<string, string>, tokenEndpoint: boolean }>(resolve => gateway.once('message', m => resolve(m as never)))
+  const hello = await new Promise<{ tokens: Record<string, string> }>(resolve => gateway.once('message', m => resolve(m as never)))
   closeSync(logFd)
   await waitForPort(nginxPort, 'nginx')
 
@@ -403,9 +470,9 @@ http {
     sse.gateway.push(await timeStream(gatewayPort, '/sse/mcp', { ...sseHeaders, authorization: `Bearer ${hello.tokens['/sse/mcp']}` }))
   }
 
-  const refresh = hello.tokenEndpoint
-    ? 'refresh grants: not measured (/oauth/token exists but the bench cannot obtain a refresh token yet)'
-    : 'refresh grants: not measured (no /oauth/token yet)'
+  console.log(`refresh grants: ${REFRESH_FAMILIES} families for ${REFRESH_SECONDS} s…`)
+  const refresh = await measureRefresh(`http://${HOST}:${gatewayPort}`)
+  await idp.close()
 
   stopping = true
   gateway.kill('SIGTERM')
@@ -427,7 +494,7 @@ interface Findings {
   redisPerRequest: number
   gatewayRequests: number
   logLines: number
-  refresh: string
+  refresh: RefreshFigures
 }
 
 function report (f: Findings): void {
@@ -458,7 +525,8 @@ function report (f: Findings): void {
     `| added p50 over direct at c${LATENCY_CONNECTIONS} (paced, ${THINK_MS} ms think time) ≤ 1 ms | ${fmt(addedP50, 2)} ms (saturated c${LATENCY_CONNECTIONS}: ${fmt(addedP50Saturated, 2)} ms) | ${verdict(addedP50 <= 1)} |`,
     `| SSE first event ≤ 2 ms later than direct | ${fmt(firstGateway - firstDirect, 2)} ms | ${verdict(firstGateway - firstDirect <= 2)} |`,
     `| gateway RSS under load ≤ 150 MB | ${fmt(peakRss)} MB | ${verdict(peakRss <= 150)} |`,
-    `| no network round trip but the upstream's (Redis commands per proxied request) | ${f.redisPerRequest.toFixed(4)} | ${verdict(f.redisPerRequest < 0.001)} |`
+    `| no network round trip but the upstream's (Redis commands per proxied request) | ${f.redisPerRequest.toFixed(4)} | ${verdict(f.redisPerRequest < 0.001)} |`,
+    `| \`/oauth/token\` refresh grants per second with Redis (${REFRESH_FAMILIES} families) | ${fmt(f.refresh.grants / f.refresh.seconds)} grants/s, p50 ${fmt(f.refresh.p50, 2)} ms, p99 ${fmt(f.refresh.p99, 2)} ms | ${f.refresh.errors === 0 ? 'measured (no target)' : 'FAIL (grants refused)'} |`
   ]
   const cpuName = cpus()[0]?.model ?? 'unknown CPU'
   const body = [
@@ -478,7 +546,7 @@ function report (f: Findings): void {
     `Gateway RSS: ${fmt(f.idleRss)} MB idle, ${fmt(peakRss)} MB peak under load. Log lines written: ${f.logLines} for ${f.gatewayRequests} measured requests (plus warm-up).`,
     `SSE (median of ${SSE_STREAMS} streams): first event direct ${fmt(firstDirect, 2)} ms, gateway ${fmt(firstGateway, 2)} ms; headers direct ${fmt(median(f.sse.direct.map(s => s.headersMs)), 2)} ms, gateway ${fmt(median(f.sse.gateway.map(s => s.headersMs)), 2)} ms; inter-event gap direct ${fmt(gapDirect, 2)} ms, gateway ${fmt(gapGateway, 2)} ms (upstream sends every ${SSE.gapMs} ms).`,
     `Redis commands during the gateway loads: ${fmt(f.redisPerRequest * f.gatewayRequests)} for ${f.gatewayRequests} requests.`,
-    f.refresh,
+    `Refresh grants (\`POST /oauth/token\` grant_type=refresh_token, Redis store, ${REFRESH_FAMILIES} token families rotating side by side for ${REFRESH_SECONDS} s): ${f.refresh.grants} grants, ${fmt(f.refresh.grants / f.refresh.seconds)} grants/s, p50 ${fmt(f.refresh.p50, 2)} ms, p99 ${fmt(f.refresh.p99, 2)} ms, ${f.refresh.errors} errors.`,
     '',
     '| target | measured | result |',
     '|---|---|---|',

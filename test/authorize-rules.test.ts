@@ -141,6 +141,7 @@ t.test('allow-lists: a denied email and a denied domain go back as access_denied
 t.test('the callback refuses a missing state and a replayed one', async t => {
   const browser = new TestBrowser()
   isErrorPage(t, await browser.request(`${setup.base}/oauth/callback?code=x`), /no state/)
+  isErrorPage(t, await browser.request(`${setup.base}/oauth/callback?state=a&state=b`), /malformed answer/)
   const page = await browser.request(authorizeUrl(setup.base, { client_id: clientId, resource: calc() }))
   const atCallback = await browser.follow(await browser.submitConsent(page, 'approve'), u => u.startsWith(`${setup.base}/oauth/callback`))
   const callback = atCallback.location as string

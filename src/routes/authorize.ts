@@ -170,7 +170,9 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     }))
   })
 
-  fastify.get('/oauth/callback', { schema: { querystring: CallbackQuerySchema } }, async (request, reply) => {
+  fastify.get('/oauth/callback', { schema: { querystring: CallbackQuerySchema }, attachValidation: true }, async (request, reply) => {
+    // A browser lands here: a malformed answer (repeated or oversized parameters) is a page too.
+    if (request.validationError !== undefined) throw new ErrorPage('Login failed', 'The identity provider sent back a malformed answer, so this login cannot be completed.')
     const query = request.query as Static<typeof CallbackQuerySchema>
     if (query.state === undefined) throw new ErrorPage('Login failed', 'The identity provider sent no state back, so this login cannot be matched to a request.')
     const login = await flow.finishLogin(query.state)

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { request as httpRequest } from 'node:http'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -109,4 +110,22 @@ export function steadyLoad (url: string, token: string, clients: number, maxCall
       return figures
     }
   }
+}
+
+/** POSTs `bytes` of body; the gateway answers before the upload ends, so the answer is read while still writing. */
+export async function postOversized (url: string, headers: Record<string, string>, bytes: number): Promise<{ status: number, body: string }> {
+  return await new Promise((resolve, reject) => {
+    let answered = false
+    const req = httpRequest(url, { method: 'POST', headers: { ...headers, 'content-length': bytes } }, res => {
+      answered = true
+      let body = ''
+      res.on('data', (d: Buffer) => { body += d.toString() })
+      // 'close', not 'end': the gateway may reset the connection after answering, mid-upload.
+      res.on('close', () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    // EPIPE or ECONNRESET while still uploading: whether an answer came decides.
+    req.on('error', () => {})
+    req.on('close', () => { if (!answered) reject(new Error('the connection closed without an answer')) })
+    req.end(Buffer.alloc(bytes, 'x'))
+  })
 }

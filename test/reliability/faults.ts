@@ -1,10 +1,10 @@
 import t from 'tap'
 import { request } from 'undici'
-import { request as httpRequest } from 'node:http'
 import fc from 'fast-check'
 import { startMcpUpstream } from '../fixtures/mcp-upstream.js'
+import { registerClient, tokenRequest } from '../fixtures/authorization.js'
 import { sleep, startRedis } from '../helper.js'
-import { startCluster, steadyLoad, type LoadFigures } from './cluster.js'
+import { postOversized, startCluster, steadyLoad, type LoadFigures } from './cluster.js'
 
 // Fault scenarios against two gateway processes sharing one Redis, under steady load from SDK
 // clients. Each prints what it sent, what failed and what was lost, and fails on any loss.
@@ -12,6 +12,12 @@ import { startCluster, steadyLoad, type LoadFigures } from './cluster.js'
 const report = (t: { comment: (...a: unknown[]) => void }, name: string, f: LoadFigures): void => {
   t.comment(`${name}: sent ${f.sent}, ok ${f.ok}, failed ${f.failed}, lost ${f.sent - f.ok - f.failed}${f.errors.length > 0 ? `; first errors: ${f.errors.join(' | ')}` : ''}`)
 }
+
+/** A registration and a refresh grant (for a token the store never issued) on one replica. */
+const oauthCalls = async (base: string, clientId: string): Promise<Array<{ name: string, status: number, body: Record<string, unknown>, headers: Headers }>> => [
+  { name: 'POST /oauth/register', ...await registerClient(base) },
+  { name: 'POST /oauth/token', ...await tokenRequest(base, { grant_type: 'refresh_token', refresh_token: 'never-issued', client_id: clientId }) }
+]
 
 t.test('faults', async t => {
   const redis = await startRedis(t, { appendonly: true })
@@ -23,14 +29,22 @@ t.test('faults', async t => {
   const [a, b] = cluster.gateways
   const token = await cluster.mint('load-user')
 
-  await t.test('Redis killed for 10 s: proxied calls keep succeeding, readiness says so, all recover unaided', async t => {
+  await t.test('Redis killed for 10 s: proxied calls keep succeeding, OAuth endpoints answer 503 with Retry-After, readiness says so, all recover unaided', async t => {
+    const clientId = (await registerClient(a.url)).body.client_id as string
     const load = [steadyLoad(`${a.url}/calc/mcp`, token, 3), steadyLoad(`${b.url}/calc/mcp`, token, 3)]
     await sleep(1000)
     await redis.kill()
     await sleep(500)
     t.equal((await fetch(`${a.url}/readyz`)).status, 503, 'A not ready')
     t.equal((await fetch(`${b.url}/readyz`)).status, 503, 'B not ready')
-    await sleep(9500)
+    const whileDown = [...await oauthCalls(a.url, clientId), ...await oauthCalls(b.url, clientId)]
+    for (const call of whileDown) {
+      t.equal(call.status, 503, `${call.name} while Redis is down: 503`)
+      t.ok(Number(call.headers.get('retry-after')) > 0, 'with Retry-After')
+      t.equal(call.body.error, 'temporarily_unavailable', 'and an OAuth error')
+    }
+    t.comment(`OAuth calls while Redis was down: ${whileDown.length}, answered 503 with Retry-After: ${whileDown.filter(c => c.status === 503 && c.headers.has('retry-after')).length}`)
+    await sleep(9000)
     await redis.start()
     let ready = false
     for (let i = 0; i < 100 && !ready; i++) {
@@ -38,6 +52,10 @@ t.test('faults', async t => {
       if (!ready) await sleep(100)
     }
     t.ok(ready, 'both ready again')
+    for (const call of [...await oauthCalls(a.url, clientId), ...await oauthCalls(b.url, clientId)]) {
+      t.equal(call.status, call.name === 'POST /oauth/register' ? 201 : 400, `${call.name} works again`)
+      if (call.status === 400) t.equal(call.body.error, 'invalid_grant', 'the store answered: no such refresh token')
+    }
     await sleep(500)
     const figures = await Promise.all(load.map(async l => await l.stop()))
     figures.forEach((f, i) => report(t, `replica ${i === 0 ? 'A' : 'B'}`, f))
@@ -47,6 +65,7 @@ t.test('faults', async t => {
       t.equal(f.sent, f.ok, 'nothing lost')
     }
     t.same([...a.exits, ...b.exits], [], 'no gateway process exited')
+    for (const g of [a, b]) if (g.exits.length > 0) t.comment(`${g.url} exited ${g.exits.join(', ')}:\n${g.output.slice(-3000)}`)
   })
 
   await t.test('one replica restarted mid-load: the other sees no error, the restarted one closes streams cleanly and clients reconnect', async t => {
@@ -126,16 +145,7 @@ t.test('faults', async t => {
     ), { numRuns: 300, interruptAfterTimeLimit: 60_000 })
     t.comment(`fuzzed requests: ${sent.n}`)
 
-    // The gateway answers before the upload ends, so read the answer while still writing.
-    const big = await new Promise<{ status: number, body: string }>((resolve, reject) => {
-      const req = httpRequest(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': 5 * 1024 * 1024 } }, res => {
-        let body = ''
-        res.on('data', (d: Buffer) => { body += d.toString() })
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-      })
-      req.on('error', err => { if ((err as NodeJS.ErrnoException).code !== 'EPIPE' && (err as NodeJS.ErrnoException).code !== 'ECONNRESET') reject(err) })
-      req.end(Buffer.alloc(5 * 1024 * 1024, 'x'))
-    })
+    const big = await postOversized(url, { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, 5 * 1024 * 1024)
     t.equal(big.status, 413, 'bodies over 4 MiB: 413')
     t.match(JSON.parse(big.body), { error: 'invalid_request' })
     const huge = await request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'x-filler': 'y'.repeat(20 * 1024) } }).catch((err: Error) => err)
