@@ -15,7 +15,10 @@ try {
 }
 
 const server = app
-closeWithGrace({ delay: 10_000 }, async ({ signal, err }) => {
+// A stray rejected promise is logged, not a reason to drop every open connection: the gateway
+// keeps serving (uncaught exceptions still close it, as the process state is unknown then).
+process.on('unhandledRejection', err => { server.log.error({ err }, 'unhandled rejection') })
+closeWithGrace({ delay: 10_000, skip: ['unhandledRejection'] }, async ({ signal, err }) => {
   if (err !== undefined) server.log.error({ err }, 'closing after an error')
   else server.log.info({ signal }, 'shutting down')
   await server.close()
