@@ -1,6 +1,6 @@
 import { pipeline, type Readable } from 'node:stream'
 import fp from 'fastify-plugin'
-import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
 import { INVALID_REQUEST, jsonRpcError, POLICY_DENIED, readMessages, type McpCall } from '../mcp/json-rpc.js'
 import { SseMessages } from '../mcp/sse-messages.js'
@@ -17,7 +17,7 @@ interface ToolCallState {
 
 export interface ToolCalls {
   /** preHandler for a route: 2026-07-28 header checks, tool policy, step-up challenges. */
-  inspect: (route: RouteConfig) => preHandlerAsyncHookHandler
+  inspect: (route: RouteConfig) => preHandlerHookHandler
   /** Whether the upstream answer must be looked at (tools/list filtering, call outcomes). */
   watches: (request: FastifyRequest) => boolean
   rewriteJson: (route: RouteConfig, request: FastifyRequest, body: Buffer) => Buffer
@@ -76,38 +76,57 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     if (name !== undefined && name !== messages[0].name) return `Mcp-Name "${String(name)}" does not match the body's "${messages[0].name ?? ''}"`
   }
 
+  /** Applies the route's tool rules to a POST; true when it answered the request itself. */
+  function examine (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): boolean {
+    const body = request.body
+    if (request.method !== 'POST' || typeof body !== 'string') return false
+    const checkHeaders = request.headers['mcp-method'] !== undefined
+    const messages = readMessages(body, checkHeaders)
+    if (checkHeaders) {
+      const problem = headerMismatch(request, messages)
+      if (problem !== undefined) {
+        reply.code(400).send(jsonRpcError(messages[0]?.id ?? null, INVALID_REQUEST, problem))
+        return true
+      }
+    }
+    const tools = messages.filter(m => m.method === 'tools/call' || m.method === 'tools/list')
+    if (tools.length === 0) return false
+    const auth = request.auth as NonNullable<FastifyRequest['auth']>
+    const caller: Caller = { email: auth.email, scopes: auth.scope.split(' ') }
+    const policy = route.toolPolicy
+    const refusals: object[] = []
+    for (const call of tools) {
+      if (call.method !== 'tools/call' || policy === undefined) continue
+      const decision = policy.decide(call.name ?? '', caller)
+      if (decision.allowed) continue
+      if (decision.reason === 'insufficient_scope') {
+        throw insufficientScope({ metadataUrl: route.metadataUrl, scopes: [...route.scopes, ...decision.needed] }, caller.scopes)
+      }
+      audit(route, request, call, 'denied', 0)
+      const why = decision.reason === 'denied' ? 'is denied on this route' : `is not allowed for ${caller.email ?? auth.sub}`
+      refusals.push(jsonRpcError(call.id, POLICY_DENIED, `Tool "${call.name ?? ''}" ${why} by the gateway's policy`, { reason: decision.reason, tool: call.name }))
+    }
+    if (refusals.length > 0) {
+      // A batch is refused whole: running part of it would surprise the client more.
+      reply.code(200).type('application/json').send(messages.length === 1 ? refusals[0] : refusals)
+      return true
+    }
+    request.toolCalls = { calls: tools, caller, startedAt: performance.now(), outcomes: new Map() }
+    return false
+  }
+
   const toolCalls: ToolCalls = {
-    inspect: route => async function inspectToolCalls (request, reply) {
-      const body = request.body
-      if (request.method !== 'POST' || typeof body !== 'string') return
-      const checkHeaders = request.headers['mcp-method'] !== undefined
-      const messages = readMessages(body, checkHeaders)
-      if (checkHeaders) {
-        const problem = headerMismatch(request, messages)
-        if (problem !== undefined) return await reply.code(400).send(jsonRpcError(messages[0]?.id ?? null, INVALID_REQUEST, problem))
+    // Callback-style and synchronous: every proxied request passes here, and an async hook would
+    // cost each one a promise even when the body is not about tools.
+    inspect: route => function inspectToolCalls (request, reply, done) {
+      let replied: boolean
+      try {
+        replied = examine(route, request, reply)
+      } catch (err) {
+        done(err as Error)
+        return
       }
-      const tools = messages.filter(m => m.method === 'tools/call' || m.method === 'tools/list')
-      if (tools.length === 0) return
-      const auth = request.auth as NonNullable<FastifyRequest['auth']>
-      const caller: Caller = { email: auth.email, scopes: auth.scope.split(' ') }
-      const policy = route.toolPolicy
-      const refusals: object[] = []
-      for (const call of tools) {
-        if (call.method !== 'tools/call' || policy === undefined) continue
-        const decision = policy.decide(call.name ?? '', caller)
-        if (decision.allowed) continue
-        if (decision.reason === 'insufficient_scope') {
-          throw insufficientScope({ metadataUrl: route.metadataUrl, scopes: [...route.scopes, ...decision.needed] }, caller.scopes)
-        }
-        audit(route, request, call, 'denied', 0)
-        const why = decision.reason === 'denied' ? 'is denied on this route' : `is not allowed for ${caller.email ?? auth.sub}`
-        refusals.push(jsonRpcError(call.id, POLICY_DENIED, `Tool "${call.name ?? ''}" ${why} by the gateway's policy`, { reason: decision.reason, tool: call.name }))
-      }
-      if (refusals.length > 0) {
-        // A batch is refused whole: running part of it would surprise the client more.
-        return await reply.code(200).type('application/json').send(messages.length === 1 ? refusals[0] : refusals)
-      }
-      request.toolCalls = { calls: tools, caller, startedAt: performance.now(), outcomes: new Map() }
+      if (!replied) done()
     },
 
     watches: request => request.toolCalls !== null,
