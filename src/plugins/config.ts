@@ -2,12 +2,15 @@ import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { commaList, parseEnv, type Env } from '../config/env.js'
 import { buildRoutes, readConfigFile, type ClientConfig, type RouteConfig } from '../config/config-file.js'
+import type { AllowList } from '../oauth/allow-list.js'
 
 export interface GatewayConfig {
   env: Env
   routes: RouteConfig[]
   clients: ClientConfig[]
   allowedOrigins: string[] | '*'
+  /** ALLOWED_EMAILS and ALLOWED_EMAIL_DOMAINS, lower-cased: checked at every login and refresh. */
+  globalAllow: AllowList
   /** Lookup by pattern (the proxied path). */
   routeByPattern: Map<string, RouteConfig>
 }
@@ -36,6 +39,10 @@ export function loadGatewayConfig (opts: ConfigPluginOptions): GatewayConfig {
     routes,
     clients,
     allowedOrigins: origins.includes('*') ? '*' : origins,
+    globalAllow: {
+      emails: commaList(env.ALLOWED_EMAILS).map(e => e.toLowerCase()),
+      domains: commaList(env.ALLOWED_EMAIL_DOMAINS).map(d => d.toLowerCase().replace(/^@/, ''))
+    },
     routeByPattern: new Map(routes.map(r => [r.pattern, r]))
   }
 }

@@ -1,7 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { grantableScopes, type RouteConfig } from '../config/config-file.js'
-import { commaList } from '../config/env.js'
 import { sendHtmlPage } from '../http/html-page.js'
 import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { buildAuthorizationRedirect, errorRedirect, validateAuthorizeRequest } from '../oauth/authorize-request.js'
@@ -48,13 +47,9 @@ function formTarget (redirectUri: string): string {
  * GET /oauth/callback finishes it and sends the client its code.
  */
 export default async function authorizeRoutes (fastify: FastifyInstance): Promise<void> {
-  const { env, routes, routeByPattern } = fastify.config
+  const { env, routes, routeByPattern, globalAllow } = fastify.config
   const flow = fastify.authorizationFlow
   const issuer = env.BASE_URL
-  const globalAllow = {
-    emails: commaList(env.ALLOWED_EMAILS).map(e => e.toLowerCase()),
-    domains: commaList(env.ALLOWED_EMAIL_DOMAINS).map(d => d.toLowerCase().replace(/^@/, ''))
-  }
   if (globalAllow.emails.length === 0 && globalAllow.domains.length === 0 && routes.some(r => r.allowedEmails.length + r.allowedDomains.length === 0)) {
     fastify.log.warn('no allow-list (ALLOWED_EMAILS, ALLOWED_EMAIL_DOMAINS or per route) covers some routes: every verified email can log in to them')
   }
