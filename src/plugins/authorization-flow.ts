@@ -25,6 +25,8 @@ export interface UpstreamLoginState {
   pending: PendingAuthorization
   nonce: string
   codeVerifier: string
+  /** Hash of the login cookie set in the browser that approved the consent page. */
+  browser: string
 }
 
 export interface AuthorizationFlow {
@@ -32,9 +34,13 @@ export interface AuthorizationFlow {
   openTransaction: (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization) => Promise<{ transactionId: string, csrfToken: string }>
   /** Single use; undefined when unknown, expired, from another browser or with a wrong CSRF token. */
   takeTransaction: (request: FastifyRequest, transactionId: string, csrfToken: string) => Promise<PendingAuthorization | undefined>
-  /** The upstream login's state, nonce and PKCE; kept server-side, single use, 10 minutes. */
-  startLogin: (pending: PendingAuthorization) => Promise<{ state: string, nonce: string, codeChallenge: string }>
-  finishLogin: (state: string) => Promise<UpstreamLoginState | undefined>
+  /**
+   * The upstream login's state, nonce and PKCE; kept server-side, single use, 10 minutes, and
+   * bound to this browser by a cookie of its own.
+   */
+  startLogin: (reply: FastifyReply, pending: PendingAuthorization) => Promise<{ state: string, nonce: string, codeChallenge: string }>
+  /** Single use; undefined when unknown, expired, or when this browser is not the one that started it. */
+  finishLogin: (request: FastifyRequest, reply: FastifyReply, state: string) => Promise<UpstreamLoginState | undefined>
   /** Who this browser logged in as, while the gateway session lasts. */
   session: (request: FastifyRequest) => Promise<UpstreamIdentity | undefined>
   /** Opens the session and remembers the user in this browser (for the next login's prompt). */
@@ -80,6 +86,9 @@ async function authorizationFlowPlugin (fastify: FastifyInstance): Promise<void>
   const SESSION_COOKIE = `${prefix}mcpgw-session`
   const BROWSER_COOKIE = `${prefix}mcpgw-browser`
   const USER_COOKIE = `${prefix}mcpgw-user`
+  // One cookie per login, named after its state, so that logins running at once in one browser
+  // (two MCP servers added together) do not overwrite each other's.
+  const loginCookie = (state: string): string => `${prefix}mcpgw-login-${hashSecret(state).slice(0, 16)}`
   await fastify.register(cookie, {
     secret: Buffer.from(hkdfSync('sha256', key, '', 'mcpgw cookies', 32)).toString('base64'),
     parseOptions: { path: '/', httpOnly: true, secure, sameSite: 'lax', signed: true }
@@ -118,16 +127,26 @@ async function authorizationFlowPlugin (fastify: FastifyInstance): Promise<void>
       return record.pending
     },
 
-    async startLogin (pending) {
+    async startLogin (reply, pending) {
       const state = randomToken(32)
-      const login: UpstreamLoginState = { pending, nonce: randomToken(32), codeVerifier: randomToken(48) }
+      // Whoever holds the provider URL must not finish the login in another browser (confused
+      // deputy), nor hand their own callback to a victim (login CSRF). Lax, not Strict: the
+      // provider's redirect back is a cross-site navigation.
+      const browser = randomToken(32)
+      const login: UpstreamLoginState = { pending, nonce: randomToken(32), codeVerifier: randomToken(48), browser: hashSecret(browser) }
       await store.set(`login:${hashSecret(state)}`, seal(key, JSON.stringify(login), LOGIN_CONTEXT), LOGIN_TTL)
+      reply.setCookie(loginCookie(state), browser, { maxAge: LOGIN_TTL, sameSite: 'lax' })
       return { state, nonce: login.nonce, codeChallenge: s256(login.codeVerifier) }
     },
 
-    async finishLogin (state) {
+    async finishLogin (request, reply, state) {
+      const name = loginCookie(state)
+      const browser = readCookie(request, name)
+      if (request.cookies[name] !== undefined) reply.clearCookie(name)
       const sealed = await store.getDel(`login:${hashSecret(state)}`)
-      return sealed === null ? undefined : JSON.parse(unseal(key, sealed, LOGIN_CONTEXT)) as UpstreamLoginState
+      if (sealed === null) return undefined
+      const login = JSON.parse(unseal(key, sealed, LOGIN_CONTEXT)) as UpstreamLoginState
+      return browser !== undefined && safeEqual(hashSecret(browser), login.browser) ? login : undefined
     },
 
     async session (request) {

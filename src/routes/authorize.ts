@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { Type, type Static } from 'typebox'
 import { grantableScopes, type RouteConfig } from '../config/config-file.js'
 import { sendHtmlPage } from '../http/html-page.js'
-import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
+import { checkAllowLists, type AllowDecision, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { buildAuthorizationRedirect, errorRedirect, validateAuthorizeRequest } from '../oauth/authorize-request.js'
 import { renderConsentPage } from '../oauth/consent-page.js'
 import { ErrorPage, OAuthError } from '../oauth/errors.js'
@@ -70,16 +70,20 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     return await flow.upstreamTokens(session.sub) === null ? undefined : session
   }
 
-  /** The user is known: apply the allow-lists, remember the approval, send the client its code. */
-  async function complete (reply: FastifyReply, pending: PendingAuthorization, identity: UpstreamIdentity): Promise<FastifyReply> {
+  /** The allow-lists as they stand now, for the route the client asked for. */
+  function admit (pending: PendingAuthorization, identity: UpstreamIdentity): AllowDecision {
     const route = routeByPattern.get(pending.resource)
-    const decision = route === undefined
-      ? { allowed: false as const, reason: 'the MCP server is no longer served' }
-      : checkAllowLists(identity, globalAllow, { emails: route.allowedEmails, domains: route.allowedDomains })
-    if (!decision.allowed) {
-      fastify.log.info({ client: pending.clientId, route: pending.resource }, 'login refused by the allow-lists')
-      return await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError('access_denied', decision.reason), pending.state, issuer))
-    }
+    if (route === undefined) return { allowed: false, reason: 'the MCP server is no longer served' }
+    return checkAllowLists(identity, globalAllow, { emails: route.allowedEmails, domains: route.allowedDomains })
+  }
+
+  async function refuse (reply: FastifyReply, pending: PendingAuthorization, reason: string): Promise<FastifyReply> {
+    fastify.log.info({ client: pending.clientId, route: pending.resource }, 'login refused by the allow-lists')
+    return await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError('access_denied', reason), pending.state, issuer))
+  }
+
+  /** The user is admitted: remember the approval, send the client its code. */
+  async function grant (reply: FastifyReply, pending: PendingAuthorization, identity: UpstreamIdentity, email: string): Promise<FastifyReply> {
     await flow.approve(identity.sub, pending.clientId, pending.resource, pending.scopes)
     const code = await fastify.grants.issueCode({
       clientId: pending.clientId,
@@ -88,9 +92,15 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
       resource: pending.resource,
       scopes: pending.scopes,
       sub: identity.sub,
-      email: decision.email
+      email
     })
     return await reply.redirect(buildAuthorizationRedirect(pending.redirectUri, { code, state: pending.state, iss: issuer }))
+  }
+
+  /** A user with a gateway session: the lists may have changed since the login, so check again. */
+  async function complete (reply: FastifyReply, pending: PendingAuthorization, identity: UpstreamIdentity): Promise<FastifyReply> {
+    const decision = admit(pending, identity)
+    return decision.allowed ? await grant(reply, pending, identity, decision.email) : await refuse(reply, pending, decision.reason)
   }
 
   function domainHint (pending: PendingAuthorization): string | undefined {
@@ -155,7 +165,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     if (session !== undefined) return await complete(reply, pending, session)
     const idp = upstream()
     const known = flow.knownUser(request)
-    const { state, nonce, codeChallenge } = await flow.startLogin(pending)
+    const { state, nonce, codeChallenge } = await flow.startLogin(reply, pending)
     return await reply.redirect(idp.authorizationUrl({
       state,
       nonce,
@@ -170,9 +180,9 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     if (request.validationError !== undefined) throw new ErrorPage('Login failed', 'The identity provider sent back a malformed answer, so this login cannot be completed.')
     const query = request.query as Static<typeof CallbackQuerySchema>
     if (query.state === undefined) throw new ErrorPage('Login failed', 'The identity provider sent no state back, so this login cannot be matched to a request.')
-    const login = await flow.finishLogin(query.state)
+    const login = await flow.finishLogin(request, reply, query.state)
     if (login === undefined) {
-      throw new ErrorPage('Login expired', 'This login was already completed or has expired. Start again from the application.')
+      throw new ErrorPage('Login expired', 'This login was already completed or has expired, or it was started in another browser. Start again from the application.')
     }
     const { pending } = login
     const fail = async (code: 'access_denied' | 'server_error', description: string): Promise<FastifyReply> =>
@@ -188,8 +198,11 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
       request.log.warn({ err }, 'upstream login failed')
       return await fail('server_error', 'logging in with the identity provider failed')
     }
+    // Someone the lists refuse gets neither a session nor stored provider tokens.
+    const decision = admit(pending, result.identity)
+    if (!decision.allowed) return await refuse(reply, pending, decision.reason)
     await flow.saveUpstreamTokens(result.identity.sub, result.tokens)
     await flow.openSession(reply, result.identity)
-    return await complete(reply, pending, result.identity)
+    return await grant(reply, pending, result.identity, decision.email)
   })
 }
