@@ -88,7 +88,9 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
       resource: pending.resource,
       scopes: pending.scopes,
       sub: identity.sub,
-      email: decision.email
+      email: decision.email,
+      emailVerified: identity.emailVerified,
+      hostedDomain: identity.hostedDomain
     })
     return await reply.redirect(buildAuthorizationRedirect(pending.redirectUri, { code, state: pending.state, iss: issuer }))
   }
