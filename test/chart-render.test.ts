@@ -104,6 +104,7 @@ t.test('defaults', async (t) => {
     OAUTH_GOOGLE_SCOPES: 'openid,profile,email',
     ACCESS_TOKEN_TTL: '3600',
     REFRESH_TOKEN_TTL: '2592000',
+    REFRESH_TOKEN_MAX_LIFETIME: '7776000',
     UPSTREAM_TIMEOUT_MS: '60000',
     OAUTH_GOOGLE_CLIENT_ID: { secretKeyRef: { name: 'my-gateway-mcp-gateway', key: 'oauth-google-client-id' } },
     OAUTH_GOOGLE_CLIENT_SECRET: {
@@ -487,6 +488,7 @@ t.test('newer gateway settings reach the environment', async (t) => {
       '--set', 'config.trustProxy=2',
       '--set', 'config.tokens.accessTokenTtl=600',
       '--set', 'config.tokens.refreshTokenTtl=86400',
+      '--set', 'config.tokens.refreshTokenMaxLifetime=604800',
       '--set', 'config.upstreamTimeoutMs=120000',
       '--set', 'config.baseUrl=https://gw.example.com/',
       '--set', 'config.port=9090',
@@ -499,6 +501,7 @@ t.test('newer gateway settings reach the environment', async (t) => {
     TRUST_PROXY: '2',
     ACCESS_TOKEN_TTL: '600',
     REFRESH_TOKEN_TTL: '86400',
+    REFRESH_TOKEN_MAX_LIFETIME: '604800',
     UPSTREAM_TIMEOUT_MS: '120000',
     BASE_URL: 'https://gw.example.com',
     PORT: '9090',

@@ -27,6 +27,7 @@ export const EnvSchema = Type.Object({
   KEYS_FILE: Type.String({ default: '.mcp-gateway/keys.json' }),
   ACCESS_TOKEN_TTL: Type.Integer({ default: 3600, minimum: 60, maximum: 86400 }),
   REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 300 }),
+  REFRESH_TOKEN_MAX_LIFETIME: Type.Integer({ default: 7776000, minimum: 300, description: 'Seconds a refresh token family lives at most from its login, however often it rotates' }),
   REFRESH_GRACE_MS: Type.Integer({ default: 10000, minimum: 0, maximum: 60000, description: 'How long a just-rotated refresh token still gets the same new pair' }),
   LOGIN_SESSION_TTL: Type.Integer({ default: 43200, minimum: 0, description: 'Seconds a browser stays logged in to the gateway (0: log in every time)' }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 60000, minimum: 100 }),

@@ -9,7 +9,7 @@ export interface UpstreamIdentity {
   sub: string
   email?: string
   emailVerified: boolean
-  /** Google Workspace `hd` claim: a domain Google vouches for. */
+  /** Google Workspace `hd` claim: a domain Google vouches for; set only for Google logins. */
   hostedDomain?: string
 }
 
@@ -32,7 +32,8 @@ export function checkAllowLists (identity: UpstreamIdentity, global: AllowList, 
   const email = identity.email.toLowerCase()
   const domains = [email.slice(email.lastIndexOf('@') + 1)]
   if (identity.hostedDomain !== undefined) domains.push(identity.hostedDomain.toLowerCase())
-  if (!admits(global, email, domains)) return { allowed: false, reason: `${email} is not allowed on this gateway` }
-  if (!admits(route, email, domains)) return { allowed: false, reason: `${email} is not allowed on this MCP server` }
+  // The reason reaches the client (error_description): it never names the user.
+  if (!admits(global, email, domains)) return { allowed: false, reason: 'this account is not allowed on this gateway' }
+  if (!admits(route, email, domains)) return { allowed: false, reason: 'this account is not allowed on this MCP server' }
   return { allowed: true, email }
 }

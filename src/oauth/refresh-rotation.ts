@@ -7,6 +7,9 @@
  *
  * The caller stores the record with `Store.cas` so that two replicas cannot both rotate: the
  * loser re-reads the record and lands in the grace branch.
+ *
+ * A family also has an absolute lifetime, counted from its creation, that rotation never
+ * extends: otherwise a client refreshing now and then would keep a grant forever.
  */
 import { safeEqual } from './secrets.js'
 
@@ -25,6 +28,11 @@ export interface RefreshFamily {
     result: string
   }
   revoked?: boolean
+  /**
+   * ms since the epoch. Absent in families written before the absolute lifetime existed: their
+   * age is unknown, so they count as past it (the user authorizes again, once).
+   */
+  createdAt?: number
 }
 
 export type RefreshDecision =
@@ -37,14 +45,19 @@ export type RefreshDecision =
   /** invalid_grant; nothing more to revoke. */
   | { action: 'reject', reason: string }
 
+/** `maxLifetimeMs`: the family's absolute lifetime; past it (or of unknown age) it is revoked. */
 export function decideRefresh (
   family: RefreshFamily | undefined,
   presentedHash: string,
   now: number,
-  graceMs = DEFAULT_GRACE_MS
+  graceMs = DEFAULT_GRACE_MS,
+  maxLifetimeMs?: number
 ): RefreshDecision {
   if (family === undefined) return { action: 'reject', reason: 'refresh token is unknown or expired' }
   if (family.revoked === true) return { action: 'reject', reason: 'refresh token was revoked' }
+  if (maxLifetimeMs !== undefined && (family.createdAt === undefined || now >= family.createdAt + maxLifetimeMs)) {
+    return { action: 'revoke_family', reason: 'this grant has reached its maximum lifetime; authorize again' }
+  }
   if (safeEqual(presentedHash, family.currentHash)) return { action: 'rotate' }
   const previous = family.previous
   if (previous !== undefined && safeEqual(presentedHash, previous.hash)) {
@@ -59,10 +72,21 @@ export function rotateFamily (family: RefreshFamily, newHash: string, result: st
   return {
     familyId: family.familyId,
     currentHash: newHash,
-    previous: { hash: family.currentHash, rotatedAt: now, result }
+    previous: { hash: family.currentHash, rotatedAt: now, result },
+    createdAt: family.createdAt
   }
 }
 
 export function revokeFamily (family: RefreshFamily): RefreshFamily {
-  return { familyId: family.familyId, currentHash: family.currentHash, revoked: true }
+  return { familyId: family.familyId, currentHash: family.currentHash, revoked: true, createdAt: family.createdAt }
+}
+
+/**
+ * Seconds to store the family for: the sliding TTL (restarted by each rotation), cut at what
+ * is left of the absolute lifetime. At least 1, since a store TTL of 0 would mean forever.
+ */
+export function familyTtl (family: RefreshFamily, now: number, slidingTtlSeconds: number, maxLifetimeSeconds: number): number {
+  if (family.createdAt === undefined) return 1
+  const left = Math.floor((family.createdAt + maxLifetimeSeconds * 1000 - now) / 1000)
+  return Math.max(1, Math.min(slidingTtlSeconds, left))
 }

@@ -1,25 +1,29 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
+import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { OAuthError } from '../oauth/errors.js'
 import { verifyPkce } from '../oauth/pkce.js'
-import { decideRefresh, revokeFamily, rotateFamily, type RefreshFamily } from '../oauth/refresh-rotation.js'
+import { decideRefresh, familyTtl, revokeFamily, rotateFamily, type RefreshFamily } from '../oauth/refresh-rotation.js'
 import { resolveResource } from '../oauth/resource.js'
 import { formatScope, narrowScopes } from '../oauth/scopes.js'
 import { seal, unseal } from '../oauth/sealed.js'
 import { hashSecret, randomToken, safeEqual } from '../oauth/secrets.js'
 import type { KnownClient } from './clients.js'
 
+/** Who a grant was issued to (email as the allow-lists admitted it): checked again at every use. */
+export interface GrantIdentity extends UpstreamIdentity {
+  email: string
+}
+
 /** What an authorization code stands for; bound to all of it at /token. */
-export interface CodeGrant {
+export interface CodeGrant extends GrantIdentity {
   clientId: string
   redirectUri: string
   codeChallenge: string
   /** The route's pattern. */
   resource: string
   scopes: string[]
-  sub: string
-  email: string
 }
 
 export interface TokenResponse {
@@ -57,11 +61,14 @@ declare module 'fastify' {
   }
 }
 
-/** A refresh family in the store: the rotation state plus the grant it carries. */
-interface FamilyRecord extends RefreshFamily {
+/**
+ * A refresh family in the store: the rotation state plus the grant it carries. Families written
+ * before identities were kept lack `emailVerified` and `hostedDomain` (and `createdAt`, which
+ * already sends them to a new login).
+ */
+interface FamilyRecord extends RefreshFamily, Omit<GrantIdentity, 'emailVerified'> {
   clientId: string
-  sub: string
-  email: string
+  emailVerified?: boolean
   resource: string
   /** Granted at the code; refreshes may narrow the access token, never this. */
   scopes: string[]
@@ -83,7 +90,7 @@ function invalidGrant (description: string): OAuthError {
 }
 
 async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
-  const { env, routes, routeByPattern } = fastify.config
+  const { env, routes, routeByPattern, globalAllow } = fastify.config
   const { store, tokens } = fastify
   const key = fastify.keys.encryptionKey
 
@@ -93,6 +100,22 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
     if (route === undefined) throw invalidGrant('the MCP server of this grant is no longer served')
     return route
   }
+
+  /**
+   * Why the current global and route allow-lists no longer admit whom the grant was issued to
+   * (undefined: they do). An operator removing someone takes effect at their next refresh.
+   */
+  function refusal (identity: UpstreamIdentity | undefined, route: RouteConfig): string | undefined {
+    if (identity === undefined) return 'this grant carries no identity to check; authorize again'
+    const decision = checkAllowLists(identity, globalAllow, { emails: route.allowedEmails, domains: route.allowedDomains })
+    return decision.allowed ? undefined : decision.reason
+  }
+
+  /** A family's identity; undefined for a family written before identities were kept. */
+  const identityOf = (record: FamilyRecord): UpstreamIdentity | undefined => typeof record.emailVerified === 'boolean'
+    ? { sub: record.sub, email: record.email, emailVerified: record.emailVerified, hostedDomain: record.hostedDomain }
+    : undefined
+  const ttlOf = (family: RefreshFamily, now = Date.now()): number => familyTtl(family, now, env.REFRESH_TOKEN_TTL, env.REFRESH_TOKEN_MAX_LIFETIME)
 
   /** A resource named at /token must be the grant's route (RFC 8707 §2.2: may narrow, never widen). */
   function checkResource (resource: string | string[] | undefined, route: RouteConfig): void {
@@ -126,7 +149,7 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
       const record = JSON.parse(raw) as FamilyRecord
       if (record.revoked === true) return
       const next: FamilyRecord = { ...record, ...revokeFamily(record), previous: undefined, accessTokens: [] }
-      if (await store.cas(familyKey(familyId), raw, JSON.stringify(next), env.REFRESH_TOKEN_TTL)) {
+      if (await store.cas(familyKey(familyId), raw, JSON.stringify(next), ttlOf(next))) {
         for (const [jti, exp] of liveTokens(record.accessTokens)) await tokens.revoke(jti, exp)
         return
       }
@@ -160,6 +183,9 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
       if (grant.redirectUri !== request.redirectUri) throw invalidGrant('redirect_uri differs from the authorization request')
       verifyPkce(request.codeVerifier, grant.codeChallenge)
       const route = routeOf(grant.resource)
+      // A code written by the previous version (no emailVerified) carries no identity to check.
+      const refused = refusal(typeof grant.emailVerified === 'boolean' ? grant : undefined, route)
+      if (refused !== undefined) throw invalidGrant(refused)
       checkResource(request.resource, route)
 
       const { response, jti, exp } = mint(grant, route, grant.scopes)
@@ -173,11 +199,14 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
           clientId: grant.clientId,
           sub: grant.sub,
           email: grant.email,
+          emailVerified: grant.emailVerified,
+          hostedDomain: grant.hostedDomain,
           resource: grant.resource,
           scopes: grant.scopes,
-          accessTokens: [[jti, exp]]
+          accessTokens: [[jti, exp]],
+          createdAt: Date.now()
         }
-        await store.set(familyKey(familyId), JSON.stringify(record), env.REFRESH_TOKEN_TTL)
+        await store.set(familyKey(familyId), JSON.stringify(record), ttlOf(record))
         response.refresh_token = refreshToken
         use.familyId = familyId
       }
@@ -199,7 +228,7 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
         const record = raw === null ? undefined : JSON.parse(raw) as FamilyRecord
         if (record !== undefined && record.clientId !== client.client_id) throw invalidGrant('refresh token was issued to another client')
         const now = Date.now()
-        const decision = decideRefresh(record, presented, now, env.REFRESH_GRACE_MS)
+        const decision = decideRefresh(record, presented, now, env.REFRESH_GRACE_MS, env.REFRESH_TOKEN_MAX_LIFETIME * 1000)
         switch (decision.action) {
           case 'reject':
             throw invalidGrant(decision.reason)
@@ -211,6 +240,12 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
         }
         const current = record as FamilyRecord
         const route = routeOf(current.resource)
+        const refused = refusal(identityOf(current), route)
+        if (refused !== undefined) {
+          // Revoked for good: allowing the user again later takes a new login, not this family.
+          await revokeFamilyById(familyId)
+          throw invalidGrant(refused)
+        }
         // The provider sign-in behind a provider_token route is gone: only a new login restores it.
         if (route.upstreamAuth === 'provider_token' && await fastify.authorizationFlow.upstreamTokens(current.sub) === null) {
           await revokeFamilyById(familyId)
@@ -226,7 +261,8 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
           ...rotateFamily(current, hashSecret(refreshToken), seal(key, JSON.stringify(response), GRACE_CONTEXT), now),
           accessTokens: [...liveTokens(current.accessTokens), [jti, exp]]
         }
-        if (await store.cas(familyKey(familyId), raw, JSON.stringify(next), env.REFRESH_TOKEN_TTL)) return response
+        // Never past the absolute lifetime: rotation restarts the sliding TTL only up to it.
+        if (await store.cas(familyKey(familyId), raw, JSON.stringify(next), ttlOf(next, now))) return response
       }
       throw new OAuthError('temporarily_unavailable', 'the refresh token is being used concurrently; retry', { status: 503, headers: { 'retry-after': '1' } })
     },

@@ -92,7 +92,9 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
       resource: pending.resource,
       scopes: pending.scopes,
       sub: identity.sub,
-      email
+      email,
+      emailVerified: identity.emailVerified,
+      hostedDomain: identity.hostedDomain
     })
     return await reply.redirect(buildAuthorizationRedirect(pending.redirectUri, { code, state: pending.state, iss: issuer }))
   }

@@ -139,7 +139,8 @@ export function oidcProvider (metadata: OidcMetadata, client: UpstreamClient, op
           email: typeof claims.email === 'string' ? claims.email : undefined,
           // Some providers send the string "true".
           emailVerified: claims.email_verified === true || claims.email_verified === 'true',
-          hostedDomain: typeof claims.hd === 'string' ? claims.hd : undefined
+          // `hd` means something only from Google; any other provider may put anything there.
+          hostedDomain: opts.name === 'google' && typeof claims.hd === 'string' ? claims.hd : undefined
         },
         tokens
       }

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decideRefresh, DEFAULT_GRACE_MS, type RefreshFamily, revokeFamily, rotateFamily } from '../../src/oauth/refresh-rotation.js'
+import { decideRefresh, DEFAULT_GRACE_MS, familyTtl, type RefreshFamily, revokeFamily, rotateFamily } from '../../src/oauth/refresh-rotation.js'
 import { hashSecret, randomToken } from '../../src/oauth/secrets.js'
 
 const T0 = 1_700_000_000_000
@@ -53,4 +53,26 @@ t.test('a revoked or unknown family rejects every token', async t => {
   t.equal(revoked.previous, undefined, 'the stored pair is dropped on revocation')
   t.match(decideRefresh(revoked, hashSecret(second), T0 + 1), { action: 'reject', reason: /revoked/ }, 'even the current one')
   t.match(decideRefresh(undefined, hashSecret(second), T0), { action: 'reject', reason: /unknown or expired/ })
+})
+
+t.test('past its absolute lifetime, or of unknown age, a family is revoked whatever is presented', async t => {
+  const token = randomToken(32)
+  const family: RefreshFamily = { familyId: 'f', currentHash: hashSecret(token), createdAt: T0 }
+  const rotated = rotateFamily(family, hashSecret(randomToken(32)), 'pair', T0 + 50_000)
+  t.equal(rotated.createdAt, T0, 'rotation keeps the creation time')
+  t.equal(revokeFamily(rotated).createdAt, T0)
+  t.same(decideRefresh(family, hashSecret(token), T0 + 99_999, DEFAULT_GRACE_MS, 100_000), { action: 'rotate' })
+  t.match(decideRefresh(family, hashSecret(token), T0 + 100_000, DEFAULT_GRACE_MS, 100_000), { action: 'revoke_family', reason: /maximum lifetime/ })
+  t.match(decideRefresh(rotated, hashSecret(token), T0 + 100_001, 1_000_000, 100_000), { action: 'revoke_family' }, 'no grace replay past it')
+  t.match(decideRefresh({ familyId: 'old', currentHash: hashSecret(token) }, hashSecret(token), T0, DEFAULT_GRACE_MS, 100_000),
+    { action: 'revoke_family' }, 'a family written without a creation time')
+})
+
+t.test('the stored TTL is the sliding one, cut at what is left of the lifetime, never 0', async t => {
+  const family: RefreshFamily = { familyId: 'f', currentHash: 'h', createdAt: T0 }
+  t.equal(familyTtl(family, T0, 300, 1000), 300)
+  t.equal(familyTtl(family, T0 + 800_000, 300, 1000), 200)
+  t.equal(familyTtl(family, T0 + 999_500, 300, 1000), 1)
+  t.equal(familyTtl(family, T0 + 5_000_000, 300, 1000), 1)
+  t.equal(familyTtl({ familyId: 'old', currentHash: 'h' }, T0, 300, 1000), 1)
 })
