@@ -43,7 +43,9 @@ export const EnvSchema = Type.Object({
   OAUTH_GITHUB_CLIENT_SECRET: Type.String({ default: '' }),
   ALLOWED_EMAILS: CommaList('Emails allowed on every route'),
   ALLOWED_EMAIL_DOMAINS: CommaList('Email domains allowed on every route'),
-  CIMD_ALLOW_LOOPBACK: Type.Boolean({ default: false })
+  CIMD_ALLOW_LOOPBACK: Type.Boolean({ default: false }),
+  MEMORY_STORE_MAX_LONG_LIVED: Type.Integer({ default: 100000, minimum: 1, description: 'Memory store: sessions, refresh families, approvals, clients' }),
+  MEMORY_STORE_MAX_SHORT_LIVED: Type.Integer({ default: 50000, minimum: 2, description: 'Memory store: codes, consent transactions, login states, counters' })
 })
 export type Env = Static<typeof EnvSchema>
 
