@@ -102,7 +102,7 @@ export class StoreFullError extends OAuthError {
 /** A browser-facing failure that must be shown as a page, never turned into a redirect. */
 export class ErrorPage extends Error {
   readonly statusCode: number
-  constructor (readonly title: string, message: string, statusCode = 400) {
+  constructor (readonly title: string, message: string, statusCode = 400, readonly headers: Record<string, string> = {}) {
     super(message)
     this.name = 'ErrorPage'
     this.statusCode = statusCode
