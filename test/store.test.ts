@@ -53,7 +53,7 @@ async function contract (t: Test, store: Store): Promise<void> {
 }
 
 t.test('memory store', async t => {
-  const store = new MemoryStore()
+  const store = new MemoryStore({ longLived: 1000, shortLived: 1000 })
   await contract(t, store)
   await store.close()
 })

@@ -12,8 +12,6 @@ export interface MemoryStoreLimits {
   shortLived: number
 }
 
-export const DEFAULT_MEMORY_STORE_LIMITS: MemoryStoreLimits = { longLived: 100_000, shortLived: 50_000 }
-
 /** Expired entries are swept when a class is full, at most this often (a sweep walks every entry). */
 const SWEEP_INTERVAL_MS = 1000
 
@@ -34,7 +32,7 @@ export class MemoryStore implements Store {
   private readonly bounds: Record<RecordClass, number>
   private lastSweep = -Infinity
 
-  constructor (limits: MemoryStoreLimits = DEFAULT_MEMORY_STORE_LIMITS, private readonly now = Date.now) {
+  constructor (limits: MemoryStoreLimits, private readonly now = Date.now) {
     this.bus.setMaxListeners(0)
     const anonymous = Math.floor(limits.shortLived / 2)
     this.bounds = { 'long-lived': limits.longLived, 'short-lived': limits.shortLived - anonymous, anonymous }
