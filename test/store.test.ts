@@ -3,7 +3,7 @@ import { MemoryStore } from '../src/store/memory-store.js'
 import { openStore } from '../src/store/open-store.js'
 import { parseEnv } from '../src/config/env.js'
 import type { Store } from '../src/store/store.js'
-import { StoreUnavailableError } from '../src/oauth/errors.js'
+import { StoreFullError, StoreUnavailableError } from '../src/oauth/errors.js'
 import { sleep, startRedis } from './helper.js'
 
 const quiet = { warn: () => {} }
@@ -15,8 +15,17 @@ async function contract (t: Test, store: Store): Promise<void> {
   t.equal(await store.get('a:1'), 'one')
   await store.set('a:ttl', 'soon gone', 1)
   t.equal(await store.get('a:ttl'), 'soon gone')
+  t.same(await store.incr('n:ttl', 1), { count: 1, ttlSeconds: 1 }, 'a counter starts at 1 with its window')
+  t.equal((await store.incr('n:ttl', 1)).count, 2)
   await sleep(1100)
   t.equal(await store.get('a:ttl'), null, 'TTL honoured')
+  t.equal((await store.incr('n:ttl', 1)).count, 1, 'a counter starts again once its window is over')
+
+  t.same(await store.incr('n:1', 60), { count: 1, ttlSeconds: 60 })
+  const later = await store.incr('n:1', 3600)
+  t.equal(later.count, 2, 'counts up')
+  t.ok(later.ttlSeconds > 0 && later.ttlSeconds <= 60, 'a later increment never extends the window')
+  t.same(await Promise.all([store.incr('n:2', 60), store.incr('n:2', 60), store.incr('n:2', 60)]).then(r => r.map(x => x.count).sort()), [1, 2, 3], 'concurrent increments are atomic')
 
   await store.set('code:x', 'payload')
   t.equal(await store.getDel('code:x'), 'payload', 'getDel returns the value once')
@@ -44,16 +53,43 @@ async function contract (t: Test, store: Store): Promise<void> {
 }
 
 t.test('memory store', async t => {
-  const store = new MemoryStore()
+  const store = new MemoryStore({ longLived: 1000, shortLived: 1000 })
   await contract(t, store)
   await store.close()
 })
 
-t.test('memory store stays bounded, dropping the oldest entries', async t => {
-  const store = new MemoryStore(3)
-  for (const k of ['a', 'b', 'c', 'd']) await store.set(k, k)
-  t.equal(await store.get('a'), null)
-  t.equal(await store.get('d'), 'd')
+t.test('memory store: each record class is bounded on its own and nothing is ever evicted', async t => {
+  let now = 1_000_000
+  const store = new MemoryStore({ longLived: 2, shortLived: 4 }, () => now)
+  await store.set('session:victim', 'alice', 3600)
+  await store.set('family:victim', 'family', 3600)
+  await t.rejects(store.set('session:third', 'x', 3600), StoreFullError, 'long-lived full: a new one is refused...')
+  await store.set('family:victim', 'rotated', 3600)
+  t.equal(await store.get('family:victim'), 'rotated', '...while existing ones can still be rewritten')
+
+  // Anonymous records (consent transactions, counters, unknown kinds) get half the short-lived budget.
+  await store.set('authz:1', 'x', 600)
+  await store.incr('pending-ip:127.0.0.1', 600)
+  await t.rejects(store.set('authz:2', 'x', 600), StoreFullError, 'anonymous full')
+  await t.rejects(store.incr('register-ip:127.0.0.2', 600), StoreFullError, 'a new counter is refused too')
+  await t.rejects(store.set('no-such-kind:1', 'x', 600), StoreFullError, 'an unknown kind counts as anonymous')
+  t.equal((await store.incr('pending-ip:127.0.0.1', 600)).count, 2, 'an existing counter still counts')
+  await store.set('code:1', 'x', 300)
+  await store.set('code-used:1', 'x', 300)
+  t.equal(await store.get('code:1'), 'x', 'codes of signed-in users still find room')
+  await t.rejects(store.set('code:2', 'x', 300), StoreFullError, 'short-lived full')
+  t.equal(await store.get('session:victim'), 'alice', 'no session was evicted')
+  t.equal(await store.get('family:victim'), 'rotated', 'no family was evicted')
+
+  t.equal(await store.getDel('authz:1'), 'x')
+  await store.set('authz:2', 'x', 600)
+  t.pass('a consumed record frees its room')
+  now += 3_601_000
+  await store.set('authz:3', 'x', 600)
+  await store.set('code:2', 'x', 300)
+  t.pass('expired records are swept out when a class is full')
+  t.equal(await store.get('session:victim'), null, 'and long-lived ones expire by their own TTL')
+  await store.set('session:new', 'bob', 3600)
 })
 
 t.test('redis store', async t => {

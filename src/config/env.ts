@@ -44,7 +44,11 @@ export const EnvSchema = Type.Object({
   OAUTH_GITHUB_CLIENT_SECRET: Type.String({ default: '' }),
   ALLOWED_EMAILS: CommaList('Emails allowed on every route'),
   ALLOWED_EMAIL_DOMAINS: CommaList('Email domains allowed on every route'),
-  CIMD_ALLOW_LOOPBACK: Type.Boolean({ default: false })
+  CIMD_ALLOW_LOOPBACK: Type.Boolean({ default: false }),
+  REGISTRATIONS_PER_IP_PER_DAY: Type.Integer({ default: 100, minimum: 1, description: 'Dynamic client registrations one address may make in 24 hours' }),
+  PENDING_AUTHORIZATIONS_PER_IP: Type.Integer({ default: 300, minimum: 1, description: 'Consent pages one address may open in 10 minutes' }),
+  MEMORY_STORE_MAX_LONG_LIVED: Type.Integer({ default: 100000, minimum: 1, description: 'Memory store: sessions, refresh families, approvals, clients' }),
+  MEMORY_STORE_MAX_SHORT_LIVED: Type.Integer({ default: 50000, minimum: 2, description: 'Memory store: codes, consent transactions, login states, counters' })
 })
 export type Env = Static<typeof EnvSchema>
 

@@ -83,10 +83,26 @@ export class StoreUnavailableError extends OAuthError {
   }
 }
 
+/**
+ * The store has no room for a new record of this class (the memory store's bound): 503 with
+ * Retry-After rather than evicting someone else's record. Short-lived records expire within
+ * minutes, which frees room.
+ */
+export class StoreFullError extends OAuthError {
+  constructor (recordClass: string) {
+    super('temporarily_unavailable', 'The gateway is too busy to start this now; retry shortly.', {
+      status: 503,
+      headers: { 'retry-after': '60' },
+      reason: `store_full_${recordClass}`
+    })
+    this.name = 'StoreFullError'
+  }
+}
+
 /** A browser-facing failure that must be shown as a page, never turned into a redirect. */
 export class ErrorPage extends Error {
   readonly statusCode: number
-  constructor (readonly title: string, message: string, statusCode = 400) {
+  constructor (readonly title: string, message: string, statusCode = 400, readonly headers: Record<string, string> = {}) {
     super(message)
     this.name = 'ErrorPage'
     this.statusCode = statusCode

@@ -1,8 +1,15 @@
 import fp from 'fastify-plugin'
-import type { FastifyError, FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { ErrorPage, OAuthError } from '../oauth/errors.js'
 import { renderErrorPage } from '../oauth/consent-page.js'
 import { sendHtmlPage } from '../http/html-page.js'
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Errors on this route are shown as HTML pages (the browser navigated here), never JSON. */
+    browserPage?: boolean
+  }
+}
 
 /**
  * The one error handler: typed OAuth errors become their RFC 6749-style JSON with their
@@ -11,16 +18,21 @@ import { sendHtmlPage } from '../http/html-page.js'
  * logged and answered 500 without internals.
  */
 async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
+  const sendPage = async (reply: FastifyReply, page: ErrorPage): Promise<FastifyReply> =>
+    await sendHtmlPage(reply.headers(page.headers), page.statusCode, nonce => renderErrorPage(page.title, page.message, nonce))
+
   fastify.setErrorHandler(async function handleError (error: FastifyError | OAuthError | ErrorPage, request, reply) {
-    if (error instanceof ErrorPage) {
-      return await sendHtmlPage(reply, error.statusCode, nonce => renderErrorPage(error.title, error.message, nonce))
-    }
+    if (error instanceof ErrorPage) return await sendPage(reply, error)
+    // A page a browser opens (route config `browserPage`) answers a refusal or a busy store with a page.
+    const page = request.routeOptions.config.browserPage === true
     if (error instanceof OAuthError) {
       if (error.statusCode >= 500) request.log.warn({ err: error.cause ?? error }, error.message)
+      if (page) return await sendPage(reply, new ErrorPage(error.statusCode >= 500 ? 'Try again shortly' : 'Request refused', error.message, error.statusCode, error.headers))
       return await reply.code(error.statusCode).headers(error.headers).send(error.toJSON())
     }
     const status = (error as FastifyError).statusCode ?? 500
     if (status < 500) {
+      if (page) return await sendPage(reply, new ErrorPage('Request refused', error.message, status))
       return await reply.code(status).send({ error: 'invalid_request', error_description: error.message })
     }
     request.log.error({ err: error }, 'unhandled error')

@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { normalizeIP } from '@fastify/rate-limit'
 import { Type, type Static } from 'typebox'
 import { grantableScopes, type RouteConfig } from '../config/config-file.js'
 import { sendHtmlPage } from '../http/html-page.js'
@@ -10,6 +11,8 @@ import type { Params } from '../oauth/params.js'
 import { scopeDifference } from '../oauth/scopes.js'
 import type { PendingAuthorization } from '../plugins/authorization-flow.js'
 import { UpstreamLoginError } from '../upstream/provider.js'
+import { useIpQuota } from './ip-quota.js'
+import { rateLimitHook } from './rate-limit-hook.js'
 
 /** OAuth parameters as the query parser gives them: repeated ones arrive as lists. */
 export const AuthorizeQuerySchema = Type.Record(Type.String(), Type.Union([Type.String(), Type.Array(Type.String())]))
@@ -27,11 +30,32 @@ export const CallbackQuerySchema = Type.Object({
 }, { additionalProperties: true })
 
 const CONSENT_PATH = '/oauth/consent'
-/** Per browser IP and client: users behind one egress IP each start their own logins. */
-const AUTHORIZE_RATE_LIMIT = {
-  max: 60,
+/**
+ * Per browser address (IPv6 per /64), whatever the client id: client ids cost nothing (register
+ * one, or name any), so a limit keyed by one limits nothing. 120 a minute is two logins a second
+ * from one address, more than an office behind one egress address starts; one client stuck in a
+ * login loop is held back sooner, by the per-client limit below.
+ */
+const AUTHORIZE_RATE_LIMIT = { max: 120, timeWindow: '1 minute' }
+/** Per address and client: a looping client spends its own share, not its neighbours'. */
+const AUTHORIZE_CLIENT_RATE_LIMIT = {
+  max: 30,
   timeWindow: '1 minute',
-  keyGenerator: (request: FastifyRequest) => `${request.ip}|${String((request.query as Params).client_id ?? '')}`
+  keyGenerator: (request: FastifyRequest) => `authorize|${normalizeIP(request.ip)}|${String((request.query as Params).client_id ?? '')}`
+}
+/**
+ * Consent pages (each one a record, and after approval a provider-login state) one address may
+ * open per 10 minutes, the time both records live: PENDING_AUTHORIZATIONS_PER_IP, counted in the
+ * store so that every replica shares it. A user with a session and an approval opens none.
+ */
+const PENDING_WINDOW_SECONDS = 600
+
+async function admitPendingAuthorization (fastify: FastifyInstance, request: FastifyRequest): Promise<void> {
+  const quota = { name: 'pending-ip', max: fastify.config.env.PENDING_AUTHORIZATIONS_PER_IP, windowSeconds: PENDING_WINDOW_SECONDS }
+  const { allowed, retryAfter } = await useIpQuota(fastify.store, quota, request.ip)
+  if (!allowed) {
+    throw new ErrorPage('Too many sign-ins', 'Too many sign-ins were started from your network. Wait a few minutes, then start again from the application.', 429, { 'retry-after': String(retryAfter) })
+  }
 }
 
 /** Where a redirect URI's answer goes, as a CSP form-action source. */
@@ -113,7 +137,8 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
 
   const authorizeOptions = {
     schema: { querystring: AuthorizeQuerySchema },
-    config: { rateLimit: AUTHORIZE_RATE_LIMIT }
+    config: { rateLimit: AUTHORIZE_RATE_LIMIT, browserPage: true },
+    onRequest: rateLimitHook(fastify, AUTHORIZE_CLIENT_RATE_LIMIT)
   }
   for (const url of ['/oauth/authorize', '/authorize']) {
     fastify.get(url, authorizeOptions, async (request, reply) => {
@@ -137,6 +162,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
       const missing = scopeDifference(routeScopes, approved)
       if (session !== undefined && missing.length === 0) return await complete(reply, pending, session)
 
+      await admitPendingAuthorization(fastify, request)
       const { transactionId, csrfToken } = await flow.openTransaction(request, reply, pending)
       return await sendHtmlPage(reply, 200, nonce => renderConsentPage({
         clientId: client.client_id,

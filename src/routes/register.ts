@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { validateClientMetadata } from '../oauth/client-metadata.js'
+import { OAuthError } from '../oauth/errors.js'
+import { useIpQuota } from './ip-quota.js'
 import { OAuthErrorResponseSchema } from './oauth-schemas.js'
 
 /**
@@ -23,9 +25,16 @@ export const ClientRegistrationResponseSchema = Type.Object({
 
 /** Per client IP, generous: a hosted client registers once per user, many users share its egress. */
 const REGISTER_RATE_LIMIT = { max: 60, timeWindow: '1 minute' }
+/**
+ * Registrations live 90 days, so the per-minute limit alone still lets one address fill the
+ * store with 86,400 clients a day: a daily quota per address (REGISTRATIONS_PER_IP_PER_DAY),
+ * counted in the store so that every replica shares it.
+ */
+const DAY_SECONDS = 24 * 60 * 60
 
 /** Dynamic Client Registration (RFC 7591), at /oauth/register and the legacy /register. */
 export default async function registerRoutes (fastify: FastifyInstance): Promise<void> {
+  const daily = { name: 'register-ip', max: fastify.config.env.REGISTRATIONS_PER_IP_PER_DAY, windowSeconds: DAY_SECONDS }
   const options = {
     schema: { body: ClientRegistrationRequestSchema, response: { 201: ClientRegistrationResponseSchema, 400: OAuthErrorResponseSchema } },
     config: { rateLimit: REGISTER_RATE_LIMIT }
@@ -33,6 +42,11 @@ export default async function registerRoutes (fastify: FastifyInstance): Promise
   for (const url of ['/oauth/register', '/register']) {
     fastify.post(url, options, async (request, reply) => {
       const metadata = validateClientMetadata(request.body)
+      // Counted after validation: a malformed request costs the address nothing.
+      const quota = await useIpQuota(fastify.store, daily, request.ip)
+      if (!quota.allowed) {
+        throw new OAuthError('slow_down', 'too many client registrations from this address today; retry later', { headers: { 'retry-after': String(quota.retryAfter) } })
+      }
       const { client, clientSecret } = await fastify.clients.register(metadata)
       return await reply.code(201).header('cache-control', 'no-store').send({
         client_id: client.client_id,

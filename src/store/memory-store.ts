@@ -1,21 +1,41 @@
 import { EventEmitter } from 'node:events'
+import { StoreFullError } from '../oauth/errors.js'
+import { recordClass, type RecordClass } from './record-class.js'
 import type { Store } from './store.js'
 
-interface Entry { value: string, expiresAt: number }
+interface Entry { value: string, expiresAt: number, recordClass: RecordClass }
+
+export interface MemoryStoreLimits {
+  /** Sessions, refresh families, approvals, clients, keys, upstream tokens. */
+  longLived: number
+  /** Codes and other records of signed-in users, plus anonymous records (at most half of it). */
+  shortLived: number
+}
+
+/** Expired entries are swept when a class is full, at most this often (a sweep walks every entry). */
+const SWEEP_INTERVAL_MS = 1000
 
 /**
- * The embedded store for a single instance. Bounded: past `maxEntries` the least recently
- * written entry is dropped (Map keeps insertion order), so a flood of registrations cannot
- * exhaust memory.
+ * The embedded store for a single instance. Bounded per record class (see record-class.ts): a
+ * new record of a class that is full is refused with StoreFullError (503) once expired entries
+ * are swept out; nothing is ever evicted, so a flood of anonymous records cannot push out
+ * anyone's session, and when long-lived records reach their bound new logins and registrations
+ * get 503 while every existing session and refresh family keeps working. Overwriting an
+ * existing key (a refresh rotation, an approval widened) never needs room.
  */
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const
   private readonly entries = new Map<string, Entry>()
   private readonly sets = new Map<string, Map<string, number>>()
   private readonly bus = new EventEmitter()
+  private readonly counts: Record<RecordClass, number> = { 'long-lived': 0, 'short-lived': 0, anonymous: 0 }
+  private readonly bounds: Record<RecordClass, number>
+  private lastSweep = -Infinity
 
-  constructor (private readonly maxEntries = 100_000, private readonly now = Date.now) {
+  constructor (limits: MemoryStoreLimits, private readonly now = Date.now) {
     this.bus.setMaxListeners(0)
+    const anonymous = Math.floor(limits.shortLived / 2)
+    this.bounds = { 'long-lived': limits.longLived, 'short-lived': limits.shortLived - anonymous, anonymous }
   }
 
   async get (key: string): Promise<string | null> {
@@ -28,12 +48,12 @@ export class MemoryStore implements Store {
 
   async getDel (key: string): Promise<string | null> {
     const value = this.read(key)
-    this.entries.delete(key)
+    this.remove(key)
     return value
   }
 
   async del (key: string): Promise<void> {
-    this.entries.delete(key)
+    this.remove(key)
     this.sets.delete(key)
   }
 
@@ -84,22 +104,56 @@ export class MemoryStore implements Store {
     this.bus.removeAllListeners()
   }
 
+  async incr (key: string, ttlSeconds: number): Promise<{ count: number, ttlSeconds: number }> {
+    const current = this.read(key)
+    const entry = this.entries.get(key)
+    if (current === null || entry === undefined) {
+      this.write(key, '1', ttlSeconds)
+      return { count: 1, ttlSeconds: Math.ceil(ttlSeconds) }
+    }
+    const count = Number(current) + 1
+    entry.value = String(count)
+    return { count, ttlSeconds: entry.expiresAt === Infinity ? -1 : Math.max(1, Math.ceil((entry.expiresAt - this.now()) / 1000)) }
+  }
+
   private read (key: string): string | null {
     const entry = this.entries.get(key)
     if (entry === undefined) return null
     if (entry.expiresAt <= this.now()) {
-      this.entries.delete(key)
+      this.remove(key)
       return null
     }
     return entry.value
   }
 
-  private write (key: string, value: string, ttlSeconds?: number): void {
+  private remove (key: string): void {
+    const entry = this.entries.get(key)
+    if (entry === undefined) return
     this.entries.delete(key)
-    this.entries.set(key, { value, expiresAt: ttlSeconds === undefined ? Infinity : this.now() + ttlSeconds * 1000 })
-    if (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next().value
-      if (oldest !== undefined) this.entries.delete(oldest)
+    this.counts[entry.recordClass]--
+  }
+
+  private write (key: string, value: string, ttlSeconds?: number): void {
+    const expiresAt = ttlSeconds === undefined ? Infinity : this.now() + ttlSeconds * 1000
+    const existing = this.entries.get(key)
+    if (existing !== undefined) {
+      existing.value = value
+      existing.expiresAt = expiresAt
+      return
     }
+    const cls = recordClass(key)
+    this.makeRoom(cls)
+    this.entries.set(key, { value, expiresAt, recordClass: cls })
+    this.counts[cls]++
+  }
+
+  private makeRoom (cls: RecordClass): void {
+    if (this.counts[cls] < this.bounds[cls]) return
+    const now = this.now()
+    if (now - this.lastSweep >= SWEEP_INTERVAL_MS) {
+      this.lastSweep = now
+      for (const [key, entry] of this.entries) if (entry.expiresAt <= now) this.remove(key)
+    }
+    if (this.counts[cls] >= this.bounds[cls]) throw new StoreFullError(cls)
   }
 }

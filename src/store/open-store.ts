@@ -21,7 +21,7 @@ interface Logger { warn: (obj: object, msg: string) => void }
  */
 export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_000): Promise<OpenedStore> {
   if (env.REDIS_URL === undefined && env.REDIS_ADDR === undefined) {
-    return { store: new MemoryStore(), description: 'memory (single instance; set REDIS_URL or REDIS_ADDR to share state)' }
+    return { store: new MemoryStore({ longLived: env.MEMORY_STORE_MAX_LONG_LIVED, shortLived: env.MEMORY_STORE_MAX_SHORT_LIVED }), description: 'memory (single instance; set REDIS_URL or REDIS_ADDR to share state)' }
   }
   const options: RedisOptions = {
     // Fail fast while Redis is away: store-backed endpoints answer 503 instead of hanging.

@@ -125,4 +125,14 @@ export class RedisStore implements Store {
       throw new StoreUnavailableError(err)
     }
   }
+
+  async incr (key: string, ttlSeconds: number): Promise<{ count: number, ttlSeconds: number }> {
+    // One key, one round trip: the window starts at the first increment and is never extended.
+    const script = `local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return {n, redis.call('TTL', KEYS[1])}`
+    const [count, ttl] = await this.run(async () => await this.client.eval(
+      script, 1, NAMESPACE + key, String(Math.max(1, Math.ceil(ttlSeconds))))) as [number, number]
+    return { count, ttlSeconds: ttl }
+  }
 }

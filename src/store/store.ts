@@ -1,7 +1,8 @@
 /**
  * The store every replica shares: Redis in production, memory when none is configured.
  * Keys are given without the namespace (`<kind>:<id>`); each implementation adds `mcpgw:`.
- * Every method rejects with StoreUnavailableError when the backend cannot be reached.
+ * Every method rejects with StoreUnavailableError when the backend cannot be reached, and a
+ * write that needs room the store does not have rejects with StoreFullError (never evicting).
  */
 export interface Store {
   readonly kind: 'redis' | 'memory'
@@ -29,6 +30,11 @@ export interface Store {
   /** Whether the backend answers right now. */
   ping (): Promise<boolean>
   close (): Promise<void>
+  /**
+   * Atomically adds one to a counter; the first increment starts its window of `ttlSeconds`
+   * (later ones never extend it). Returns the new count and the seconds left in the window.
+   */
+  incr (key: string, ttlSeconds: number): Promise<{ count: number, ttlSeconds: number }>
 }
 
 export const NAMESPACE = 'mcpgw:'
