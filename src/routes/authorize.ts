@@ -180,7 +180,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     })
   }
 
-  fastify.post(CONSENT_PATH, { schema: { body: ConsentFormSchema } }, async (request, reply) => {
+  fastify.post(CONSENT_PATH, { schema: { body: ConsentFormSchema }, config: { browserPage: true } }, async (request, reply) => {
     const form = request.body as Static<typeof ConsentFormSchema>
     const pending = await flow.takeTransaction(request, form.transaction_id, form.csrf_token)
     if (pending === undefined) {
@@ -203,7 +203,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     }))
   })
 
-  fastify.get('/oauth/callback', { schema: { querystring: CallbackQuerySchema }, attachValidation: true }, async (request, reply) => {
+  fastify.get('/oauth/callback', { schema: { querystring: CallbackQuerySchema }, attachValidation: true, config: { browserPage: true } }, async (request, reply) => {
     // A browser lands here: a malformed answer (repeated or oversized parameters) is a page too.
     if (request.validationError !== undefined) throw new ErrorPage('Login failed', 'The identity provider sent back a malformed answer, so this login cannot be completed.')
     const query = request.query as Static<typeof CallbackQuerySchema>
