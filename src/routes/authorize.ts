@@ -107,7 +107,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     fastify.get(url, authorizeOptions, async (request, reply) => {
       const outcome = await validateAuthorizeRequest(request.query as Params, {
         // No scope asked: the route's own, below (never the scopes its tools step up to).
-        issuer, findClient: fastify.clients.find, routes, supportedScopes, defaultScopes: []
+        issuer, findClient: fastify.clients.findForPage(request), routes, supportedScopes, defaultScopes: []
       })
       if (!outcome.ok) return await reply.redirect(outcome.redirectTo)
       const { client, redirectUri, codeChallenge, route, scopes, state } = outcome.request
