@@ -2,22 +2,26 @@
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document): a client whose
  * client_id is an https URL is described by the JSON document at that URL.
  *
- * Fetching a URL a stranger chose is a server-side request forgery risk, so the fetch resolves
- * the host itself, refuses every non-public address, connects to exactly the address it vetted
- * (no second DNS answer can swap in an internal one), follows no redirects, and bounds size and
- * time. `allowLoopback` admits 127.0.0.0/8 and ::1, over http too, for tests and local development.
+ * Fetching a URL a stranger chose is a server-side request forgery risk, so a client_id that
+ * cannot be a document URL is refused before any lookup, the fetch resolves the host itself,
+ * refuses every non-public address (src/oauth/public-address.ts), connects to exactly the
+ * address it vetted (no second DNS answer can swap in an internal one), follows no redirects,
+ * bounds size and time, and at most a few fetches run at once. What went wrong is told to the
+ * log only (`detail`): the client sees one generic sentence, never an internal DNS answer.
+ * `allowLoopback` admits 127.0.0.0/8 and ::1, over http too, for tests and local development.
  */
 import { lookup as dnsLookup } from 'node:dns/promises'
-import { BlockList, isIP } from 'node:net'
+import { isIP } from 'node:net'
 import type { LookupFunction } from 'node:net'
 import { Agent, request } from 'undici'
 import { type ClientMetadata, validateClientMetadata } from './client-metadata.js'
 import { OAuthError } from './errors.js'
+import { addressProblem, isLoopbackAddress } from './public-address.js'
 
 export interface ResolvedAddress { address: string, family: number }
 
 export interface CimdFetchOptions {
-  /** Admit loopback addresses (127.0.0.0/8, ::1) and plain http to them. Tests and local dev only. */
+  /** Admit loopback addresses (127.0.0.0/8, ::1), IP-literal and single-label hosts, and plain http to loopback. Tests and local dev only. */
   allowLoopback?: boolean
   /** Whole fetch, DNS to last byte. Default 5000. */
   timeoutMs?: number
@@ -42,16 +46,61 @@ const DEFAULT_TIMEOUT_MS = 5000
 const DEFAULT_MAX_BYTES = 5 * 1024
 const DEFAULT_MAX_AGE = 5 * 60
 const MAX_AGE_CAP = 24 * 60 * 60
+/** Real document URLs are short; a long one is only load (and log noise). */
+export const MAX_CLIENT_ID_LENGTH = 2048
+const DEFAULT_MAX_CONCURRENT = 16
 
-/** A metadata document's client authenticates with no shared secret (the draft forbids them). */
+/** Special-use domain names (RFC 6761, 6762, 8375, 9476, ...): never a public host's name. */
+const SPECIAL_USE_DOMAINS = ['localhost', 'local', 'internal', 'home.arpa', 'invalid', 'test', 'example', 'onion', 'alt']
+
+/** A metadata document client authenticates with no shared secret (the draft forbids them). */
 const CIMD_RULES = { authMethods: ['none'], defaultAuthMethod: 'none' } as const
 
-function refuse (description: string): never {
-  throw new OAuthError('invalid_client', description)
+export const DOCUMENT_UNAVAILABLE = 'The client metadata document could not be fetched.'
+export const DOCUMENT_INVALID = 'The client metadata document is not valid.'
+
+/**
+ * A metadata document the gateway will not use (invalid_client). Its message is safe to show
+ * anyone; `detail` may name internal addresses, DNS answers and network errors: log it, never send it.
+ */
+export class ClientMetadataDocumentError extends OAuthError {
+  constructor (message: string, readonly detail: string) {
+    super('invalid_client', message)
+    this.name = 'ClientMetadataDocumentError'
+  }
 }
 
-/** Why `id` cannot be a metadata document URL, or undefined when it can. */
+/** A fetch refused because a cap was reached (too many at once, or from one address): 429, nothing fetched. */
+export class CimdLimitError extends OAuthError {
+  constructor (readonly detail: string) {
+    super('temporarily_unavailable', 'Too many client metadata documents are being fetched; try again in a minute.', {
+      status: 429,
+      headers: { 'retry-after': '60' }
+    })
+    this.name = 'CimdLimitError'
+  }
+}
+
+function unavailable (detail: string): never {
+  throw new ClientMetadataDocumentError(DOCUMENT_UNAVAILABLE, detail)
+}
+
+function invalid (detail: string): never {
+  throw new ClientMetadataDocumentError(DOCUMENT_INVALID, detail)
+}
+
+/** Why `hostname` cannot name a public document host, or undefined when it can. */
+function hostProblem (hostname: string): string | undefined {
+  if (isIP(hostname.replace(/^\[|\]$/g, '')) !== 0) return 'must name its host, not an IP address'
+  const name = hostname.replace(/\.$/, '')
+  if (SPECIAL_USE_DOMAINS.some(d => name === d || name.endsWith(`.${d}`))) return 'must name a public host'
+  if (!name.includes('.')) return 'must name a fully qualified host'
+  return undefined
+}
+
+/** Why `id` cannot be a metadata document URL (the draft's rules, §3), or undefined when it can. */
 function clientIdProblem (id: string, allowLoopback: boolean): string | undefined {
+  if (id.length > MAX_CLIENT_ID_LENGTH) return `must not be longer than ${MAX_CLIENT_ID_LENGTH} characters`
   let url: URL
   try {
     url = new URL(id)
@@ -65,41 +114,21 @@ function clientIdProblem (id: string, allowLoopback: boolean): string | undefine
   // Checked on the raw string, since the URL parser removes them.
   if (/\/(\.|%2e){1,2}(\/|\?|$)/i.test(id)) return 'must not contain . or .. path segments'
   if (url.href !== id) return `must be written in canonical form (${url.href})`
-  return undefined
+  return allowLoopback ? undefined : hostProblem(url.hostname)
 }
 
-/** Whether a client_id is a URL naming its metadata document (else it is a registered id). */
-export function isCimdClientId (id: string, allowLoopback = false): boolean {
-  return clientIdProblem(id, allowLoopback) === undefined
+/**
+ * Whether a client_id is meant as a metadata document URL: it has a URL scheme, which the ids
+ * this gateway registers never have. Such an id is a document or nothing.
+ */
+export function isCimdClientId (id: string): boolean {
+  return /^[a-z][a-z\d+.-]*:/i.test(id)
 }
 
-const LOOPBACK = new BlockList()
-LOOPBACK.addSubnet('127.0.0.0', 8, 'ipv4')
-LOOPBACK.addAddress('::1', 'ipv6')
-
-// Checked on IPv6 addresses only: BlockList matches IPv4 addresses against ::ffff:0:0/96 rules.
-const IPV4_MAPPED = new BlockList()
-IPV4_MAPPED.addSubnet('::ffff:0:0', 96, 'ipv6')
-
-/** Special-purpose ranges (RFC 6890 and its updates) other than loopback: never public hosts. */
-const NOT_PUBLIC = new BlockList()
-for (const [net, prefix] of [
-  ['0.0.0.0', 8], ['10.0.0.0', 8], ['100.64.0.0', 10], ['169.254.0.0', 16], ['172.16.0.0', 12],
-  ['192.0.0.0', 24], ['192.0.2.0', 24], ['192.168.0.0', 16], ['198.18.0.0', 15],
-  ['198.51.100.0', 24], ['203.0.113.0', 24], ['224.0.0.0', 4], ['240.0.0.0', 4]
-] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv4')
-for (const [net, prefix] of [
-  ['::', 128], ['64:ff9b:1::', 48], ['100::', 64], ['2001::', 32], ['2001:db8::', 32], ['2002::', 16],
-  ['fc00::', 7], ['fe80::', 10], ['fec0::', 10], ['ff00::', 8]
-] as const) NOT_PUBLIC.addSubnet(net, prefix, 'ipv6')
-
-/** Why the document host's address may not be contacted, or undefined when it may. */
-function addressProblem ({ address, family }: ResolvedAddress, allowLoopback: boolean): string | undefined {
-  const type = family === 6 ? 'ipv6' : 'ipv4'
-  if (type === 'ipv6' && IPV4_MAPPED.check(address, 'ipv6')) return `${address} is an IPv4-mapped IPv6 address`
-  if (LOOPBACK.check(address, type)) return allowLoopback ? undefined : `${address} is a loopback address`
-  if (NOT_PUBLIC.check(address, type)) return `${address} is a private or reserved address`
-  return undefined
+/** Refuses, before any lookup, a client_id that cannot be a metadata document URL. */
+function checkClientId (id: string, allowLoopback: boolean): void {
+  const problem = clientIdProblem(id, allowLoopback)
+  if (problem !== undefined) throw new ClientMetadataDocumentError(`client_id ${problem}`, `client_id ${problem}`)
 }
 
 async function systemResolve (hostname: string): Promise<ResolvedAddress[]> {
@@ -142,19 +171,19 @@ async function vettedAddress (url: URL, opts: CimdFetchOptions): Promise<Resolve
     try {
       addresses = await (opts.resolveHost ?? systemResolve)(url.hostname)
     } catch (err) {
-      return refuse(`client metadata document host ${url.hostname} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
+      return unavailable(`host ${url.hostname} does not resolve (${(err as NodeJS.ErrnoException).code ?? 'error'})`)
     }
-    if (addresses.length === 0) refuse(`client metadata document host ${url.hostname} has no address`)
+    if (addresses.length === 0) unavailable(`host ${url.hostname} has no address`)
   }
   // Every address is vetted, not only the first: the connection must not be able to fall back
   // to a refused one, and a host that mixes public and private answers is not a public host.
-  for (const address of addresses) {
+  for (const { address } of addresses) {
     const problem = addressProblem(address, allowLoopback)
-    if (problem !== undefined) refuse(`client metadata document host ${url.hostname} refused: ${problem}`)
+    if (problem !== undefined) unavailable(`host ${url.hostname} refused: ${problem}`)
   }
   const chosen = addresses[0]
-  if (url.protocol === 'http:' && !LOOPBACK.check(chosen.address, chosen.family === 6 ? 'ipv6' : 'ipv4')) {
-    refuse('client_id must be an https URL')
+  if (url.protocol === 'http:' && !isLoopbackAddress(chosen.address)) {
+    unavailable(`http is only for loopback hosts; ${url.hostname} is ${chosen.address}`)
   }
   return chosen
 }
@@ -164,24 +193,23 @@ async function readBounded (body: AsyncIterable<Buffer>, maxBytes: number): Prom
   let size = 0
   for await (const chunk of body) {
     size += chunk.length
-    if (size > maxBytes) refuse(`client metadata document is larger than ${maxBytes} bytes`)
+    if (size > maxBytes) unavailable(`document is larger than ${maxBytes} bytes`)
     chunks.push(chunk)
   }
   return Buffer.concat(chunks).toString('utf8')
 }
 
 /**
- * Fetches and validates the metadata document at `clientId`.
- * Every failure is `invalid_client` with a description of what was wrong.
+ * Fetches and validates the metadata document at `clientId`. Every failure is a
+ * ClientMetadataDocumentError (invalid_client) whose `detail` says what was wrong.
  */
 export async function fetchClientMetadataDocument (clientId: string, opts: CimdFetchOptions = {}): Promise<FetchedDocument> {
-  const problem = clientIdProblem(clientId, opts.allowLoopback === true)
-  if (problem !== undefined) refuse(`client_id ${problem}`)
+  checkClientId(clientId, opts.allowLoopback === true)
   const url = new URL(clientId)
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const maxBytes = opts.maxBytes ?? DEFAULT_MAX_BYTES
   const signal = AbortSignal.timeout(timeoutMs)
-  const timedOut = (): never => refuse(`client metadata document did not arrive within ${timeoutMs} ms`)
+  const timedOut = (): never => unavailable(`document did not arrive within ${timeoutMs} ms`)
 
   // DNS cannot be cancelled; the race stops waiting for it.
   const address = await Promise.race([
@@ -195,31 +223,31 @@ export async function fetchClientMetadataDocument (clientId: string, opts: CimdF
       dispatcher: agent,
       signal,
       headers: { accept: 'application/json' }
-    }).catch(err => signal.aborted ? timedOut() : refuse(`client metadata document could not be fetched (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`))
+    }).catch(err => signal.aborted ? timedOut() : unavailable(`${address.address}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`))
 
     // The body may be abandoned unread (a redirect, an oversized document); its abort error is expected.
     res.body.on('error', () => {})
     try {
       if (res.statusCode >= 300 && res.statusCode < 400) {
-        refuse(`client metadata document answered with a redirect (HTTP ${res.statusCode}); redirects are not followed`)
+        unavailable(`answered with a redirect (HTTP ${res.statusCode}); redirects are not followed`)
       }
-      if (res.statusCode !== 200) refuse(`client metadata document answered HTTP ${res.statusCode}`)
+      if (res.statusCode !== 200) unavailable(`answered HTTP ${res.statusCode}`)
       const type = (header(res.headers, 'content-type') ?? '').split(';')[0].trim().toLowerCase()
       if (type !== 'application/json' && !type.endsWith('+json')) {
-        refuse(`client metadata document must be application/json, not ${type === '' ? 'untyped' : type}`)
+        unavailable(`document must be application/json, not ${type === '' ? 'untyped' : type}`)
       }
       const length = Number(header(res.headers, 'content-length'))
-      if (length > maxBytes) refuse(`client metadata document is larger than ${maxBytes} bytes`)
+      if (length > maxBytes) unavailable(`document is larger than ${maxBytes} bytes`)
       const text = await readBounded(res.body, maxBytes).catch(err => {
         if (err instanceof OAuthError) throw err
-        return signal.aborted ? timedOut() : refuse('client metadata document could not be read')
+        return signal.aborted ? timedOut() : unavailable('document could not be read')
       })
 
       let doc: unknown
       try {
         doc = JSON.parse(text)
       } catch {
-        return refuse('client metadata document is not valid JSON')
+        return invalid('document is not valid JSON')
       }
       return {
         client: validateDocument(doc, clientId),
@@ -234,18 +262,18 @@ export async function fetchClientMetadataDocument (clientId: string, opts: CimdF
 }
 
 function validateDocument (doc: unknown, clientId: string): CimdClient {
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) refuse('client metadata document must be a JSON object')
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) invalid('document must be a JSON object')
   const fields = doc as Record<string, unknown>
   if (fields.client_id !== clientId) {
-    refuse(`client metadata document's client_id (${JSON.stringify(fields.client_id)}) is not its URL ${clientId}`)
+    invalid(`document's client_id (${JSON.stringify(fields.client_id)}) is not its URL ${clientId}`)
   }
   if ('client_secret' in fields || 'client_secret_expires_at' in fields) {
-    refuse('client metadata document must not contain a client_secret')
+    invalid('document must not contain a client_secret')
   }
   try {
     return { client_id: clientId, ...validateClientMetadata(doc, CIMD_RULES) }
   } catch (err) {
-    if (err instanceof OAuthError) refuse(`client metadata document: ${err.message}`)
+    if (err instanceof OAuthError) invalid(`document: ${err.message}`)
     throw err
   }
 }
@@ -253,24 +281,33 @@ function validateDocument (doc: unknown, clientId: string): CimdClient {
 export interface ClientMetadataDocumentsOptions extends CimdFetchOptions {
   /** Documents kept at most (least recently used dropped first). Default 1000. */
   maxEntries?: number
+  /** Fetches running at once at most (per process); past it a lookup fails with CimdLimitError. Default 16. */
+  maxConcurrent?: number
   /** Clock in ms, for tests. */
   now?: () => number
 }
 
 /**
  * Metadata documents with an in-process cache bounded in size (LRU) and honouring each
- * document's Cache-Control. Concurrent lookups of one URL share a single fetch.
+ * document's Cache-Control. Concurrent lookups of one URL share a single fetch, and no more than
+ * `maxConcurrent` fetches run at once.
  */
 export class ClientMetadataDocuments {
   readonly #opts: ClientMetadataDocumentsOptions
   readonly #cache = new Map<string, { client: CimdClient, expiresAt: number }>()
   readonly #inFlight = new Map<string, Promise<CimdClient>>()
+  #running = 0
 
   constructor (opts: ClientMetadataDocumentsOptions = {}) {
     this.#opts = opts
   }
 
-  async get (clientId: string): Promise<CimdClient> {
+  /**
+   * The document at `clientId`, from the cache or fetched. `admit` runs only when this lookup
+   * would start a fetch (a per-requester cap); it rejects to refuse it.
+   */
+  async get (clientId: string, admit?: () => Promise<void>): Promise<CimdClient> {
+    checkClientId(clientId, this.#opts.allowLoopback === true)
     const now = this.#opts.now ?? Date.now
     const hit = this.#cache.get(clientId)
     if (hit !== undefined) {
@@ -282,19 +319,27 @@ export class ClientMetadataDocuments {
     }
     let pending = this.#inFlight.get(clientId)
     if (pending === undefined) {
-      pending = this.#fetch(clientId, now).finally(() => this.#inFlight.delete(clientId))
+      pending = this.#fetch(clientId, now, admit).finally(() => this.#inFlight.delete(clientId))
       this.#inFlight.set(clientId, pending)
     }
     return await pending
   }
 
-  async #fetch (clientId: string, now: () => number): Promise<CimdClient> {
-    const { client, maxAgeSeconds } = await fetchClientMetadataDocument(clientId, this.#opts)
-    if (maxAgeSeconds > 0) {
-      this.#cache.set(clientId, { client, expiresAt: now() + maxAgeSeconds * 1000 })
-      const maxEntries = this.#opts.maxEntries ?? 1000
-      if (this.#cache.size > maxEntries) this.#cache.delete(this.#cache.keys().next().value as string)
+  async #fetch (clientId: string, now: () => number, admit: (() => Promise<void>) | undefined): Promise<CimdClient> {
+    const maxConcurrent = this.#opts.maxConcurrent ?? DEFAULT_MAX_CONCURRENT
+    if (this.#running >= maxConcurrent) throw new CimdLimitError(`${maxConcurrent} fetches are already running`)
+    this.#running++
+    try {
+      await admit?.()
+      const { client, maxAgeSeconds } = await fetchClientMetadataDocument(clientId, this.#opts)
+      if (maxAgeSeconds > 0) {
+        this.#cache.set(clientId, { client, expiresAt: now() + maxAgeSeconds * 1000 })
+        const maxEntries = this.#opts.maxEntries ?? 1000
+        if (this.#cache.size > maxEntries) this.#cache.delete(this.#cache.keys().next().value as string)
+      }
+      return client
+    } finally {
+      this.#running--
     }
-    return client
   }
 }

@@ -1,10 +1,12 @@
 import fp from 'fastify-plugin'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ClientConfig } from '../config/config-file.js'
 import { authenticateClient, type ClientAuthentication } from '../oauth/client-auth.js'
 import { generateClientCredentials, type ClientMetadata, type GrantType, type TokenEndpointAuthMethod } from '../oauth/client-metadata.js'
-import { ClientMetadataDocuments, isCimdClientId } from '../oauth/cimd.js'
+import { CimdLimitError, ClientMetadataDocumentError, ClientMetadataDocuments, isCimdClientId } from '../oauth/cimd.js'
+import { ErrorPage } from '../oauth/errors.js'
 import { hashSecret } from '../oauth/secrets.js'
+import { useIpQuota } from '../store/ip-quota.js'
 
 /** Any client the gateway knows, whichever way it became known. */
 export interface KnownClient {
@@ -23,12 +25,25 @@ export interface Registration {
   clientSecret?: string
 }
 
+/** Who asks: the address a metadata document fetch is charged to, and the log that says why one was refused. */
+export interface Requester {
+  ip: string
+  log: FastifyBaseLogger
+}
+
+export type FindClient = (clientId: string) => Promise<KnownClient | undefined>
+
 export interface Clients {
-  /** Pre-registered (config.yaml), then metadata document (https client_id), then registered (DCR). */
-  find: (clientId: string) => Promise<KnownClient | undefined>
+  /**
+   * Pre-registered (config.yaml), then metadata document (a client_id with a URL scheme), then
+   * registered (DCR). Without a requester, document fetches are capped only globally.
+   */
+  find: (clientId: string, requester?: Requester) => Promise<KnownClient | undefined>
+  /** `find` for a browser-facing request: a reached fetch cap is a 429 page. */
+  findForPage: (requester: Requester) => FindClient
   register: (metadata: ClientMetadata) => Promise<Registration>
   /** The client the credentials prove; throws invalid_client. */
-  authenticate: (auth: ClientAuthentication) => Promise<KnownClient>
+  authenticate: (auth: ClientAuthentication, requester?: Requester) => Promise<KnownClient>
 }
 
 declare module 'fastify' {
@@ -39,6 +54,16 @@ declare module 'fastify' {
 
 /** Registered clients unused this long are forgotten; each use starts the period again. */
 export const CLIENT_TTL_SECONDS = 90 * 24 * 60 * 60
+
+/**
+ * Metadata documents one client address (an IPv4 address or an IPv6 /64) may have fetched, kept
+ * in the store so the cap holds across replicas. Cache hits and joins to a running fetch of the
+ * same URL are free.
+ */
+export const CIMD_FETCHES_PER_ADDRESS = { name: 'cimd-fetches', max: 10, windowSeconds: 60 }
+
+/** Enough to recognise a client in the log; a refused id may be kilobytes long. */
+const LOGGED_CLIENT_ID_LENGTH = 300
 
 function fromConfig (entry: ClientConfig): KnownClient {
   return {
@@ -57,10 +82,30 @@ async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
   const documents = new ClientMetadataDocuments({ allowLoopback: env.CIMD_ALLOW_LOOPBACK })
   const store = fastify.store
 
-  async function find (clientId: string): Promise<KnownClient | undefined> {
+  async function metadataDocument (clientId: string, requester: Requester | undefined): Promise<KnownClient> {
+    const admit = requester === undefined
+      ? undefined
+      : async () => {
+        if (!(await useIpQuota(store, CIMD_FETCHES_PER_ADDRESS, requester.ip)).allowed) {
+          throw new CimdLimitError(`${requester.ip} had ${CIMD_FETCHES_PER_ADDRESS.max} documents fetched within a minute`)
+        }
+      }
+    try {
+      return await documents.get(clientId, admit)
+    } catch (err) {
+      // The client is told one generic sentence; why (addresses, DNS answers) is for the operator.
+      const log = requester?.log ?? fastify.log
+      const logged = { clientId: clientId.slice(0, LOGGED_CLIENT_ID_LENGTH), reason: (err as { detail?: string }).detail }
+      if (err instanceof ClientMetadataDocumentError) log.info(logged, 'client metadata document refused')
+      if (err instanceof CimdLimitError) log.warn(logged, 'client metadata document not fetched: cap reached')
+      throw err
+    }
+  }
+
+  async function find (clientId: string, requester?: Requester): Promise<KnownClient | undefined> {
     const known = preRegistered.get(clientId)
     if (known !== undefined) return known
-    if (isCimdClientId(clientId, env.CIMD_ALLOW_LOOPBACK)) return await documents.get(clientId)
+    if (isCimdClientId(clientId)) return await metadataDocument(clientId, requester)
     const raw = await store.get(`client:${clientId}`)
     if (raw === null) return undefined
     await store.set(`client:${clientId}`, raw, CLIENT_TTL_SECONDS)
@@ -69,6 +114,14 @@ async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
 
   const clients: Clients = {
     find,
+    findForPage: requester => async clientId => {
+      try {
+        return await find(clientId, requester)
+      } catch (err) {
+        if (err instanceof CimdLimitError) throw new ErrorPage('Too many requests', err.message, 429)
+        throw err
+      }
+    },
     async register (metadata) {
       const { clientId, clientSecret } = generateClientCredentials(metadata.token_endpoint_auth_method)
       const client: KnownClient = {
@@ -80,8 +133,8 @@ async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
       await store.set(`client:${clientId}`, JSON.stringify(client), CLIENT_TTL_SECONDS)
       return { client, clientSecret }
     },
-    async authenticate (auth) {
-      const client = await find(auth.clientId)
+    async authenticate (auth, requester) {
+      const client = await find(auth.clientId, requester)
       authenticateClient(auth, client)
       return client as KnownClient
     }

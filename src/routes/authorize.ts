@@ -11,7 +11,7 @@ import type { Params } from '../oauth/params.js'
 import { scopeDifference } from '../oauth/scopes.js'
 import type { PendingAuthorization } from '../plugins/authorization-flow.js'
 import { UpstreamLoginError } from '../upstream/provider.js'
-import { useIpQuota } from './ip-quota.js'
+import { useIpQuota } from '../store/ip-quota.js'
 import { rateLimitHook } from './rate-limit-hook.js'
 
 /** OAuth parameters as the query parser gives them: repeated ones arrive as lists. */
@@ -144,7 +144,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     fastify.get(url, authorizeOptions, async (request, reply) => {
       const outcome = await validateAuthorizeRequest(request.query as Params, {
         // No scope asked: the route's own, below (never the scopes its tools step up to).
-        issuer, findClient: fastify.clients.find, routes, supportedScopes, defaultScopes: []
+        issuer, findClient: fastify.clients.findForPage(request), routes, supportedScopes, defaultScopes: []
       })
       if (!outcome.ok) return await reply.redirect(outcome.redirectTo)
       const { client, redirectUri, codeChallenge, route, scopes, state } = outcome.request

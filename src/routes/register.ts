@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
 import { validateClientMetadata } from '../oauth/client-metadata.js'
 import { OAuthError } from '../oauth/errors.js'
-import { useIpQuota } from './ip-quota.js'
+import { useIpQuota } from '../store/ip-quota.js'
 import { OAuthErrorResponseSchema } from './oauth-schemas.js'
 
 /**

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { parseClientAuthentication } from '../oauth/client-auth.js'
 import { OAuthError } from '../oauth/errors.js'
@@ -44,9 +44,10 @@ export default async function tokenManagementRoutes (fastify: FastifyInstance): 
     return undefined
   }
 
-  async function authenticated (body: Params, authorization: string | undefined): Promise<{ client: KnownClient, token: string, confidential: boolean }> {
-    const auth = parseClientAuthentication(authorization, body)
-    const client = await fastify.clients.authenticate(auth)
+  async function authenticated (request: FastifyRequest): Promise<{ client: KnownClient, token: string, confidential: boolean }> {
+    const body = request.body as Params
+    const auth = parseClientAuthentication(request.headers.authorization, body)
+    const client = await fastify.clients.authenticate(auth, request)
     const token = singleParam(body, 'token')
     if (token === undefined) throw new OAuthError('invalid_request', 'token is required')
     return { client, token, confidential: auth.method !== 'none' }
@@ -56,7 +57,7 @@ export default async function tokenManagementRoutes (fastify: FastifyInstance): 
   const config = { rateLimit: TOKEN_RATE_LIMIT }
 
   fastify.post('/oauth/revoke', { schema: { ...schema, response: OAUTH_ERROR_RESPONSES }, config }, async (request, reply) => {
-    const { client, token } = await authenticated(request.body as Params, request.headers.authorization)
+    const { client, token } = await authenticated(request)
     if (isJwt(token)) {
       const claims = accessClaims(token)
       if (claims !== undefined && claims.client_id === client.client_id) await fastify.tokens.revoke(claims.jti, claims.exp)
@@ -68,7 +69,7 @@ export default async function tokenManagementRoutes (fastify: FastifyInstance): 
   })
 
   fastify.post('/oauth/introspect', { schema: { ...schema, response: { 200: IntrospectionResponseSchema, ...OAUTH_ERROR_RESPONSES } }, config }, async (request, reply) => {
-    const { client, token, confidential } = await authenticated(request.body as Params, request.headers.authorization)
+    const { client, token, confidential } = await authenticated(request)
     // RFC 7662 §2.1: the caller must be authorized; a public client proves nothing.
     if (!confidential) throw new OAuthError('invalid_client', 'introspection is for confidential clients (authenticate with the client secret)')
     const claims = isJwt(token) ? accessClaims(token) : undefined

@@ -46,7 +46,7 @@ export default async function tokenRoutes (fastify: FastifyInstance): Promise<vo
   for (const url of ['/oauth/token', '/token']) {
     fastify.post(url, options, async request => {
       const tokenRequest = parseTokenRequest(request.body as Params, request.headers.authorization)
-      const client = await fastify.clients.authenticate(tokenRequest.client)
+      const client = await fastify.clients.authenticate(tokenRequest.client, request)
       if (tokenRequest.grantType === 'authorization_code') return await fastify.grants.redeemCode(client, tokenRequest)
       return await fastify.grants.refresh(client, tokenRequest)
     })

@@ -1,5 +1,5 @@
 import { normalizeIP } from '@fastify/rate-limit'
-import type { Store } from '../store/store.js'
+import type { Store } from './store.js'
 
 export interface IpQuota {
   /** The counter's kind in the store (`<name>:<address>`). */
