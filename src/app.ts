@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { destination } from 'pino'
 import errorHandler from './plugins/error-handler.js'
@@ -18,7 +17,7 @@ import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
 import oauthRoutes from './routes/oauth.js'
 import proxyPlugin from './plugins/proxy.js'
-import { OneLineRequestLog } from './request-log.js'
+import { OneLineRequestLog, requestId } from './request-log.js'
 
 export interface AppOptions extends ConfigPluginOptions {
   /** false silences the log (tests). */
@@ -64,8 +63,9 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
       stream: opts.logStream ?? logStream
     },
     logController: new OneLineRequestLog(),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // genReqId reads X-Request-Id itself, so that a malformed one is never taken as is.
+    requestIdHeader: false,
+    genReqId: requestId,
     trustProxy: trustProxy(config.env.TRUST_PROXY),
     // The store plugin may wait up to 30 s for Redis at start-up.
     pluginTimeout: 45_000
