@@ -98,7 +98,8 @@ t.test('defaults', async (t) => {
     BASE_URL: 'http://localhost:8080',
     ALLOWED_ORIGINS: '*',
     LOG_LEVEL: 'info',
-    TRUST_PROXY: 'true',
+    // One hop, the Ingress controller: `true` would take a client-forged X-Forwarded-For entry.
+    TRUST_PROXY: '1',
     OAUTH_PROVIDER: 'google',
     OAUTH_GOOGLE_REDIRECT_URI: 'http://localhost:8080/oauth/callback',
     OAUTH_GOOGLE_SCOPES: 'openid,profile,email',
@@ -416,6 +417,8 @@ t.test('schema violations fail to render', async (t) => {
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"calc","targetUrl":"http://a"}]']), /pattern/)
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/calc","targetUrl":"ftp://a"}]']), /targetUrl/)
   t.match(renderFails(['--set', 'config.tokens.accessTokenTtl=30']), /accessTokenTtl/)
+  t.match(renderFails(['--set', 'config.trustProxy=all']), /trustProxy/)
+  t.match(renderFails(['--set', 'config.trustProxy=-1']), /trustProxy/)
 })
 
 t.test('per-route options and pre-registered clients map to snake_case', async (t) => {
