@@ -106,6 +106,9 @@ t.test('defaults', async (t) => {
     ACCESS_TOKEN_TTL: '3600',
     REFRESH_TOKEN_TTL: '2592000',
     UPSTREAM_TIMEOUT_MS: '60000',
+    REQUEST_TIMEOUT_MS: '30000',
+    HEADERS_TIMEOUT_MS: '10000',
+    KEEP_ALIVE_TIMEOUT_MS: '72000',
     OAUTH_GOOGLE_CLIENT_ID: { secretKeyRef: { name: 'my-gateway-mcp-gateway', key: 'oauth-google-client-id' } },
     OAUTH_GOOGLE_CLIENT_SECRET: {
       secretKeyRef: { name: 'my-gateway-mcp-gateway', key: 'oauth-google-client-secret' },
@@ -418,6 +421,7 @@ t.test('schema violations fail to render', async (t) => {
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/calc","targetUrl":"ftp://a"}]']), /targetUrl/)
   t.match(renderFails(['--set', 'config.tokens.accessTokenTtl=30']), /accessTokenTtl/)
   t.match(renderFails(['--set', 'config.trustProxy=all']), /trustProxy/)
+  t.match(renderFails(['--set', 'config.headersTimeoutMs=40000']), /headersTimeoutMs must not exceed/)
   t.match(renderFails(['--set', 'config.trustProxy=-1']), /trustProxy/)
 })
 
@@ -491,6 +495,9 @@ t.test('newer gateway settings reach the environment', async (t) => {
       '--set', 'config.tokens.accessTokenTtl=600',
       '--set', 'config.tokens.refreshTokenTtl=86400',
       '--set', 'config.upstreamTimeoutMs=120000',
+      '--set', 'config.requestTimeoutMs=60000',
+      '--set', 'config.headersTimeoutMs=20000',
+      '--set', 'config.keepAliveTimeoutMs=620000',
       '--set', 'config.baseUrl=https://gw.example.com/',
       '--set', 'config.port=9090',
     ])
@@ -503,6 +510,9 @@ t.test('newer gateway settings reach the environment', async (t) => {
     ACCESS_TOKEN_TTL: '600',
     REFRESH_TOKEN_TTL: '86400',
     UPSTREAM_TIMEOUT_MS: '120000',
+    REQUEST_TIMEOUT_MS: '60000',
+    HEADERS_TIMEOUT_MS: '20000',
+    KEEP_ALIVE_TIMEOUT_MS: '620000',
     BASE_URL: 'https://gw.example.com',
     PORT: '9090',
   })

@@ -192,6 +192,9 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     if (type.startsWith('text/event-stream')) {
       streams.add(reply)
       reply.raw.once('close', () => streams.delete(reply))
+      // A stream may stay quiet for minutes: CONNECTION_TIMEOUT_MS must not cut it (Node sets it
+      // again for the connection's next request).
+      reply.raw.setTimeout(0)
       const stream = watched ? fastify.toolCalls.rewriteSse(route, reply.request, res.stream) : res.stream
       reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(stream)
       // Fastify writes a stream's headers with its first chunk; clients must see the stream open now.
