@@ -10,7 +10,7 @@ import { OAuthError } from '../oauth/errors.js'
 import { SessionBinding } from '../proxy/session-binding.js'
 import { unauthorized } from '../oauth/challenge.js'
 import { ProviderTokenError } from './provider-tokens.js'
-import { dropClientOnlyHeaders } from '../proxy/client-headers.js'
+import { withoutClientOnlyHeaders } from '../proxy/client-headers.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -145,10 +145,10 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  function upstreamRequestHeaders (route: RouteConfig, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-    dropClientOnlyHeaders(headers)
+  function upstreamRequestHeaders (route: RouteConfig, request: FastifyRequest, received: IncomingHttpHeaders): IncomingHttpHeaders {
+    const headers = withoutClientOnlyHeaders(received)
     if (request.upstreamSessionId !== null) headers['mcp-session-id'] = request.upstreamSessionId
-    // Only the addresses TRUST_PROXY vouches for (ips is set only when it trusts a hop), then the socket's.
+    // The addresses TRUST_PROXY vouches for, ending with the peer's (request.ips exists only when it trusts a hop).
     const trusted = request.ips
     headers['x-forwarded-for'] = trusted === undefined || trusted.length === 1 ? request.socket.remoteAddress ?? '' : trusted.reverse().join(', ')
     headers['x-forwarded-proto'] = publicProto

@@ -23,9 +23,14 @@ const CLIENT_ONLY = new Set([
  */
 const CLIENT_ONLY_FAMILY = /^(?:x-(?:forwarded|original|envoy|auth-request|remote|consumer|pomerium|goog-iap|goog-authenticated-user|amzn-oidc|ms-token|ms-client-principal)-|x-ms-client-principal$|cf-access-)/
 
-/** Deletes every client-only header from `headers` (Node's lower-cased names), in one pass. */
-export function dropClientOnlyHeaders (headers: IncomingHttpHeaders): void {
+/**
+ * `headers` (Node's lower-cased names) without the client-only ones, in one pass. A copy: deleting
+ * keys turns the object into a slow dictionary, which costs twice as much.
+ */
+export function withoutClientOnlyHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {}
   for (const name in headers) {
-    if (CLIENT_ONLY.has(name) || CLIENT_ONLY_FAMILY.test(name)) delete headers[name]
+    if (!CLIENT_ONLY.has(name) && !CLIENT_ONLY_FAMILY.test(name)) kept[name] = headers[name]
   }
+  return kept
 }
