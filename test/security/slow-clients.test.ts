@@ -8,8 +8,8 @@ import { buildGateway, mintToken } from '../helper.js'
 import { startMcpUpstream, type McpUpstream } from '../fixtures/mcp-upstream.js'
 
 const TIMEOUTS = { HEADERS_TIMEOUT_MS: '800', REQUEST_TIMEOUT_MS: '1500', CONNECTION_TIMEOUT_MS: '1200', UPSTREAM_TIMEOUT_MS: '1000', KEEP_ALIVE_TIMEOUT_MS: '500' }
-/** Node checks these timeouts periodically (at most every second); allow that much late. */
-const LATE_MS = 1300
+/** Node checks these timeouts periodically (here every 800 ms), on a loaded machine a little later. */
+const LATE_MS = 2000
 const ACCEPT = 'application/json, text/event-stream'
 
 interface Outcome { closedAfterMs: number, response: string }
