@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { destination } from 'pino'
 import errorHandler from './plugins/error-handler.js'
@@ -18,7 +17,8 @@ import healthRoutes from './routes/health.js'
 import protectedResourceRoutes from './routes/protected-resource.js'
 import oauthRoutes from './routes/oauth.js'
 import proxyPlugin from './plugins/proxy.js'
-import { OneLineRequestLog } from './request-log.js'
+import { OneLineRequestLog, requestId } from './request-log.js'
+import { connectionTimeoutMs } from './config/env.js'
 
 export interface AppOptions extends ConfigPluginOptions {
   /** false silences the log (tests). */
@@ -35,6 +35,8 @@ export const REDACT = [
 ]
 
 const LOG_FLUSH_MS = 500
+/** How often Node checks the headers and request timeouts (its default, 30 s, gives slow clients that much longer). */
+const TIMEOUT_CHECK_MS = 1000
 
 function trustProxy (value: string): boolean | ((address: string, hop: number) => boolean) {
   if (value === 'true') return true
@@ -64,9 +66,20 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
       stream: opts.logStream ?? logStream
     },
     logController: new OneLineRequestLog(),
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // genReqId reads X-Request-Id itself, so that a malformed one is never taken as is.
+    requestIdHeader: false,
+    genReqId: requestId,
     trustProxy: trustProxy(config.env.TRUST_PROXY),
+    // Slow clients (a body or headers trickled byte by byte) cannot hold connections; the
+    // proxy lifts the idle timeout for event streams, which may stay quiet for long.
+    requestTimeout: config.env.REQUEST_TIMEOUT_MS,
+    connectionTimeout: connectionTimeoutMs(config.env),
+    keepAliveTimeout: config.env.KEEP_ALIVE_TIMEOUT_MS,
+    http: {
+      requestTimeout: config.env.REQUEST_TIMEOUT_MS,
+      headersTimeout: config.env.HEADERS_TIMEOUT_MS,
+      connectionsCheckingInterval: Math.min(TIMEOUT_CHECK_MS, config.env.HEADERS_TIMEOUT_MS)
+    },
     // The store plugin may wait up to 30 s for Redis at start-up.
     pluginTimeout: 45_000
   })

@@ -1,4 +1,15 @@
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyReply, type FastifyRequest } from 'fastify'
+
+/** What a load balancer's or tracer's id looks like; anything else could forge or flood log lines. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** The client's or load balancer's X-Request-Id when it is well-formed, else a fresh UUID. */
+export function requestId (req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID()
+}
 
 /**
  * One log line per request, written when it completes (Fastify writes two by default, which

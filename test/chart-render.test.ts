@@ -98,7 +98,8 @@ t.test('defaults', async (t) => {
     BASE_URL: 'http://localhost:8080',
     ALLOWED_ORIGINS: '*',
     LOG_LEVEL: 'info',
-    TRUST_PROXY: 'true',
+    // One hop, the Ingress controller: `true` would take a client-forged X-Forwarded-For entry.
+    TRUST_PROXY: '1',
     OAUTH_PROVIDER: 'google',
     OAUTH_GOOGLE_REDIRECT_URI: 'http://localhost:8080/oauth/callback',
     OAUTH_GOOGLE_SCOPES: 'openid,profile,email',
@@ -106,6 +107,9 @@ t.test('defaults', async (t) => {
     REFRESH_TOKEN_TTL: '2592000',
     REFRESH_TOKEN_MAX_LIFETIME: '7776000',
     UPSTREAM_TIMEOUT_MS: '60000',
+    REQUEST_TIMEOUT_MS: '30000',
+    HEADERS_TIMEOUT_MS: '10000',
+    KEEP_ALIVE_TIMEOUT_MS: '72000',
     OAUTH_GOOGLE_CLIENT_ID: { secretKeyRef: { name: 'my-gateway-mcp-gateway', key: 'oauth-google-client-id' } },
     OAUTH_GOOGLE_CLIENT_SECRET: {
       secretKeyRef: { name: 'my-gateway-mcp-gateway', key: 'oauth-google-client-secret' },
@@ -417,6 +421,9 @@ t.test('schema violations fail to render', async (t) => {
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"calc","targetUrl":"http://a"}]']), /pattern/)
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/calc","targetUrl":"ftp://a"}]']), /targetUrl/)
   t.match(renderFails(['--set', 'config.tokens.accessTokenTtl=30']), /accessTokenTtl/)
+  t.match(renderFails(['--set', 'config.trustProxy=all']), /trustProxy/)
+  t.match(renderFails(['--set', 'config.headersTimeoutMs=40000']), /headersTimeoutMs must not exceed/)
+  t.match(renderFails(['--set', 'config.trustProxy=-1']), /trustProxy/)
 })
 
 t.test('per-route options and pre-registered clients map to snake_case', async (t) => {
@@ -490,6 +497,9 @@ t.test('newer gateway settings reach the environment', async (t) => {
       '--set', 'config.tokens.refreshTokenTtl=86400',
       '--set', 'config.tokens.refreshTokenMaxLifetime=604800',
       '--set', 'config.upstreamTimeoutMs=120000',
+      '--set', 'config.requestTimeoutMs=60000',
+      '--set', 'config.headersTimeoutMs=20000',
+      '--set', 'config.keepAliveTimeoutMs=620000',
       '--set', 'config.baseUrl=https://gw.example.com/',
       '--set', 'config.port=9090',
     ])
@@ -503,6 +513,9 @@ t.test('newer gateway settings reach the environment', async (t) => {
     REFRESH_TOKEN_TTL: '86400',
     REFRESH_TOKEN_MAX_LIFETIME: '604800',
     UPSTREAM_TIMEOUT_MS: '120000',
+    REQUEST_TIMEOUT_MS: '60000',
+    HEADERS_TIMEOUT_MS: '20000',
+    KEEP_ALIVE_TIMEOUT_MS: '620000',
     BASE_URL: 'https://gw.example.com',
     PORT: '9090',
   })

@@ -31,6 +31,10 @@ export const EnvSchema = Type.Object({
   REFRESH_GRACE_MS: Type.Integer({ default: 10000, minimum: 0, maximum: 60000, description: 'How long a just-rotated refresh token still gets the same new pair' }),
   LOGIN_SESSION_TTL: Type.Integer({ default: 43200, minimum: 0, description: 'Seconds a browser stays logged in to the gateway (0: log in every time)' }),
   UPSTREAM_TIMEOUT_MS: Type.Integer({ default: 60000, minimum: 100 }),
+  REQUEST_TIMEOUT_MS: Type.Integer({ default: 30000, minimum: 100, description: 'A client must send a whole request (headers and body) within this' }),
+  HEADERS_TIMEOUT_MS: Type.Integer({ default: 10000, minimum: 100, description: 'A client must send a request\'s headers within this' }),
+  KEEP_ALIVE_TIMEOUT_MS: Type.Integer({ default: 72000, minimum: 100, description: 'How long an idle kept-alive connection stays open; above the load balancer\'s idle timeout' }),
+  CONNECTION_TIMEOUT_MS: Type.Optional(Type.Integer({ minimum: 100, description: 'A connection with no traffic for this long is closed, except while it carries an event stream' })),
   OAUTH_PROVIDER: Type.Union([Type.Literal('google'), Type.Literal('oidc'), Type.Literal('github')], { default: 'google' }),
   OAUTH_GOOGLE_CLIENT_ID: Type.String({ default: '' }),
   OAUTH_GOOGLE_CLIENT_SECRET: Type.String({ default: '' }),
@@ -79,6 +83,12 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
   if (!/^(true|false|\d+)$/.test(env.TRUST_PROXY)) {
     throw new ConfigError('TRUST_PROXY', 'must be true, false or a number of hops')
   }
+  if (env.HEADERS_TIMEOUT_MS > env.REQUEST_TIMEOUT_MS) {
+    throw new ConfigError('HEADERS_TIMEOUT_MS', 'must not exceed REQUEST_TIMEOUT_MS (the headers are part of the request)')
+  }
+  if (env.CONNECTION_TIMEOUT_MS !== undefined && env.CONNECTION_TIMEOUT_MS <= env.UPSTREAM_TIMEOUT_MS) {
+    throw new ConfigError('CONNECTION_TIMEOUT_MS', 'must exceed UPSTREAM_TIMEOUT_MS (a connection is quiet while its request waits for the upstream)')
+  }
   // Parsed again where used; checked here so a bad key stops start-up before anything runs.
   if (env.JWT_SIGNING_KEY !== undefined) parseSigningKeys(env.JWT_SIGNING_KEY)
   if (env.ENCRYPTION_KEY !== undefined) parseEncryptionKey(env.ENCRYPTION_KEY)
@@ -99,6 +109,14 @@ function checkBaseUrl (value: string): void {
   if (url.pathname !== '/' || url.search !== '' || url.hash !== '') {
     throw new ConfigError('BASE_URL', 'must be an origin only (no path, query or fragment)')
   }
+}
+
+/**
+ * CONNECTION_TIMEOUT_MS, by default 2 minutes and at least twice UPSTREAM_TIMEOUT_MS: a request
+ * waiting for its upstream is quiet, and raising the upstream timeout alone must not break it.
+ */
+export function connectionTimeoutMs (env: Env): number {
+  return env.CONNECTION_TIMEOUT_MS ?? Math.max(120_000, 2 * env.UPSTREAM_TIMEOUT_MS)
 }
 
 /** Splits a comma-separated variable, dropping blanks. */

@@ -10,6 +10,7 @@ import { OAuthError } from '../oauth/errors.js'
 import { SessionBinding } from '../proxy/session-binding.js'
 import { unauthorized } from '../oauth/challenge.js'
 import { ProviderTokenError } from './provider-tokens.js'
+import { withoutClientOnlyHeaders } from '../proxy/client-headers.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -24,7 +25,6 @@ declare module 'fastify' {
 const PROXY_BODY_LIMIT = 4 * 1024 * 1024
 /** Upstream answers up to this size are buffered and sent in one write. */
 const BUFFER_LIMIT = 1024 * 1024
-const STRIPPED_REQUEST_HEADERS = ['authorization', 'cookie', 'origin', 'proxy-authorization', 'forwarded']
 
 interface UpstreamResponse { statusCode: number, headers: IncomingHttpHeaders, stream: Readable }
 
@@ -48,7 +48,9 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   const sessions = new SessionBinding(Buffer.from(hkdfSync('sha256', fastify.keys.encryptionKey, '', 'mcpgw session binding', 32)))
   const streams = new Set<FastifyReply>()
   const metrics = fastify.gatewayMetrics
-  const trustProxy = env.TRUST_PROXY !== 'false'
+  // The public origin, whatever Host or X-Forwarded-Host the client sent.
+  const publicUrl = new URL(env.BASE_URL)
+  const publicProto = publicUrl.protocol.slice(0, -1)
 
   fastify.decorateRequest('upstreamSessionId', null)
   fastify.decorateRequest('providerToken', null)
@@ -143,14 +145,15 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  function upstreamRequestHeaders (route: RouteConfig, request: FastifyRequest, headers: IncomingHttpHeaders): IncomingHttpHeaders {
-    for (const name of STRIPPED_REQUEST_HEADERS) delete headers[name]
+  function upstreamRequestHeaders (route: RouteConfig, request: FastifyRequest, received: IncomingHttpHeaders): IncomingHttpHeaders {
+    const headers = withoutClientOnlyHeaders(received)
     if (request.upstreamSessionId !== null) headers['mcp-session-id'] = request.upstreamSessionId
-    const socketIp = request.socket.remoteAddress ?? ''
-    const prior = headers['x-forwarded-for']
-    headers['x-forwarded-for'] = trustProxy && typeof prior === 'string' ? `${prior}, ${socketIp}` : socketIp
-    headers['x-forwarded-proto'] = request.protocol
-    headers['x-forwarded-host'] = request.host
+    // The addresses TRUST_PROXY vouches for, ending with the peer's (request.ips exists only when it trusts a hop).
+    const trusted = request.ips
+    headers['x-forwarded-for'] = trusted === undefined || trusted.length === 1 ? request.socket.remoteAddress ?? '' : trusted.reverse().join(', ')
+    headers['x-forwarded-proto'] = publicProto
+    headers['x-forwarded-host'] = publicUrl.host
+    headers['x-request-id'] = request.id
     if (route.upstreamAuth === 'provider_token' && route.upstreamHeader !== undefined) {
       const name = route.upstreamHeader.name
       headers[name] = name === 'authorization' ? `Bearer ${request.providerToken ?? ''}` : request.providerToken ?? ''
@@ -189,6 +192,9 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     if (type.startsWith('text/event-stream')) {
       streams.add(reply)
       reply.raw.once('close', () => streams.delete(reply))
+      // A stream may stay quiet for minutes: CONNECTION_TIMEOUT_MS must not cut it (Node sets it
+      // again for the connection's next request).
+      reply.raw.setTimeout(0)
       const stream = watched ? fastify.toolCalls.rewriteSse(route, reply.request, res.stream) : res.stream
       reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(stream)
       // Fastify writes a stream's headers with its first chunk; clients must see the stream open now.
