@@ -12,6 +12,12 @@ interface Teardown { teardown: (fn: () => unknown) => void }
 
 export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
 
+/** Polls `check` every 50 ms until it holds or `ms` have passed; returns whether it held. */
+export async function until (check: () => boolean | Promise<boolean>, ms = 3000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await check()) return true
+  return await check()
+}
+
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
     const srv = createServer()

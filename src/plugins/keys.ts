@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { KEYS_CHANNEL, loadKeyMaterial, reseedStoredKeys, type SigningKey } from '../keys/key-ring.js'
+import { KEYS_CHANNEL, liveKeys, loadKeyMaterial, reseedStoredKeys, type SigningKey } from '../keys/key-ring.js'
 
 export interface Keys {
-  /** First signs, all verify. */
+  /** First signs, all verify; keys past their retireAt are left out (JWKS too). */
   readonly signing: readonly SigningKey[]
   /** AES-256-GCM key for upstream tokens at rest. */
   readonly encryptionKey: Buffer
@@ -29,7 +29,7 @@ async function keysPlugin (fastify: FastifyInstance): Promise<void> {
   let signing = material.signing
   const handlers: Array<(signing: SigningKey[]) => void> = []
   const keys: Keys = {
-    get signing () { return signing },
+    get signing () { return liveKeys(signing) },
     encryptionKey: material.encryptionKey,
     onRotate (handler) { handlers.push(handler) }
   }
