@@ -3,7 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TokenRejected, TokenService, type AccessClaims, type MintOptions } from '../tokens/token-service.js'
 import { insufficientScope, unauthorized, type ChallengeTarget } from '../oauth/challenge.js'
 import { OAuthError } from '../oauth/errors.js'
-import { parseRevocation, publishRevocation, REVOCATIONS_CHANNEL, REVOKED_SET } from '../tokens/revocations.js'
+import { parseRevocation, publishRevocation, revocationMember, REVOCATIONS_CHANNEL, REVOKED_SET } from '../tokens/revocations.js'
 
 export interface Tokens {
   mint (opts: MintOptions): { token: string, jti: string, expiresAt: number }
@@ -49,7 +49,7 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
   // After an outage (of Redis, or of the subscription alone): put back what this replica knows
   // (Redis may have restarted empty), then learn what others published while it was not listening.
   const resync = async (): Promise<void> => {
-    for (const [jti, exp] of service.revokedEntries()) await fastify.store.setAdd(REVOKED_SET, `${jti} ${exp}`, exp)
+    for (const [jti, exp] of service.revokedEntries()) await fastify.store.setAdd(REVOKED_SET, revocationMember(jti, exp), exp)
     await reload()
   }
   fastify.store.onReconnect(() => {
