@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { Redis } from 'ioredis'
 import type { FastifyInstance } from 'fastify'
 import { buildApp } from '../src/app.js'
@@ -11,6 +12,12 @@ import { buildApp } from '../src/app.js'
 interface Teardown { teardown: (fn: () => unknown) => void }
 
 export const sleep = async (ms: number): Promise<void> => await new Promise(resolve => setTimeout(resolve, ms))
+
+/** Polls `check` every 50 ms until it holds or `ms` have passed; returns whether it held. */
+export async function until (check: () => boolean | Promise<boolean>, ms = 3000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await check()) return true
+  return await check()
+}
 
 export async function freePort (): Promise<number> {
   return await new Promise((resolve, reject) => {
@@ -134,4 +141,32 @@ export async function stopProcess (child: ChildProcess, graceMs = 15_000): Promi
   const code = await exited
   clearTimeout(timer)
   return code
+}
+
+// The processes as users run them: src/server.ts and the operator commands, through tsx.
+const repo = fileURLToPath(new URL('..', import.meta.url))
+const tsx = fileURLToPath(import.meta.resolve('tsx'))
+
+export interface Run { code: number | null, stdout: string, stderr: string }
+
+/** Starts one of the repository's scripts with only PATH and `env` in its environment. */
+export function node (script: string, args: string[], env: Record<string, string>, cwd: string): ChildProcess {
+  return spawn(process.execPath, ['--import', tsx, join(repo, script), ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+}
+
+/** Its exit code and everything it wrote. */
+export async function finish (child: ChildProcess): Promise<Run> {
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString() })
+  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
+  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+  return { code, stdout, stderr }
+}
+
+/** A working directory whose config.yaml holds `proxies`. */
+export function workdir (proxies: unknown[]): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mcpgw-run-'))
+  writeFileSync(join(dir, 'config.yaml'), JSON.stringify({ proxies }))
+  return dir
 }

@@ -1,38 +1,8 @@
 import t from 'tap'
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
-import { freePort, pollOk } from './helper.js'
+import { finish, freePort, node, pollOk, workdir } from './helper.js'
 import { startMcpUpstream } from './fixtures/mcp-upstream.js'
-
-// The process as users run it: src/server.ts and the operator command, through tsx.
-const repo = fileURLToPath(new URL('..', import.meta.url))
-const tsx = fileURLToPath(import.meta.resolve('tsx'))
-
-interface Run { code: number | null, stdout: string, stderr: string }
-
-function node (script: string, args: string[], env: Record<string, string>, cwd: string): ChildProcess {
-  return spawn(process.execPath, ['--import', tsx, join(repo, script), ...args], { cwd, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
-}
-
-async function finish (child: ChildProcess): Promise<Run> {
-  let stdout = ''
-  let stderr = ''
-  child.stdout?.on('data', (d: Buffer) => { stdout += d.toString() })
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString() })
-  const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-  return { code, stdout, stderr }
-}
-
-function workdir (proxies: unknown[]): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mcpgw-run-'))
-  writeFileSync(join(dir, 'config.yaml'), JSON.stringify({ proxies }))
-  return dir
-}
 
 t.test('a bad configuration stops start-up with one message', async t => {
   const dir = workdir([{ pattern: 'calc/mcp', target_url: 'http://127.0.0.1:1/mcp' }])

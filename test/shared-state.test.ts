@@ -1,16 +1,11 @@
 import t from 'tap'
-import { buildGateway, mintToken, sleep, startRedis } from './helper.js'
+import { buildGateway, mintToken, startRedis, until } from './helper.js'
 import { startMcpUpstream } from './fixtures/mcp-upstream.js'
 import { KEYS_CHANNEL, rotateStoredSigningKey } from '../src/keys/key-ring.js'
 import { StoreUnavailableError } from '../src/oauth/errors.js'
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
 const headers = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' })
-
-async function until (check: () => boolean | Promise<boolean>, ms = 3000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end; await sleep(50)) if (await check()) return true
-  return await check()
-}
 
 t.test('replicas sharing Redis', async t => {
   const redis = await startRedis(t)

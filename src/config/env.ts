@@ -26,6 +26,8 @@ export const EnvSchema = Type.Object({
   ENCRYPTION_KEY: Type.Optional(Type.String()),
   KEYS_FILE: Type.String({ default: '.mcp-gateway/keys.json' }),
   ACCESS_TOKEN_TTL: Type.Integer({ default: 3600, minimum: 60, maximum: 86400 }),
+  OPERATOR_TOKEN_MAX_TTL: Type.Integer({ default: 86400, minimum: 60, maximum: 2592000, description: 'Longest lifetime, in seconds, of a token from `npm run token`' }),
+  REVOCATION_RESYNC_SECONDS: Type.Integer({ default: 30, minimum: 1, maximum: 3600, description: 'How often each replica rereads the revocations from Redis, in case a pub/sub message was lost' }),
   REFRESH_TOKEN_TTL: Type.Integer({ default: 2592000, minimum: 300 }),
   REFRESH_TOKEN_MAX_LIFETIME: Type.Integer({ default: 7776000, minimum: 300, description: 'Seconds a refresh token family lives at most from its login, however often it rotates' }),
   REFRESH_GRACE_MS: Type.Integer({ default: 10000, minimum: 0, maximum: 60000, description: 'How long a just-rotated refresh token still gets the same new pair' }),

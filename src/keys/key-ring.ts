@@ -52,6 +52,16 @@ export function signingKeyFromPem (pem: string, createdAt = 0, retireAt?: number
   }
 }
 
+/** Whether `key` has stopped verifying at `nowMs` (its `retireAt` has passed). */
+export function isRetired (key: SigningKey, nowMs = Date.now()): boolean {
+  return key.retireAt !== undefined && key.retireAt * 1000 <= nowMs
+}
+
+/** The keys that still verify at `nowMs`, in order (the first signs). */
+export function liveKeys (keys: readonly SigningKey[], nowMs = Date.now()): SigningKey[] {
+  return keys.filter(k => !isRetired(k, nowMs))
+}
+
 export function generateSigningKey (now = Math.floor(Date.now() / 1000)): SigningKey {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   return signingKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), now)
@@ -157,8 +167,7 @@ export async function rotateStoredSigningKey (store: Store, graceSeconds: number
     if (text === null) throw new Error('no keys in the store yet: start the gateway once first')
     const current = deserialize(text)
     const next = generateSigningKey(now)
-    const kept = current.signing
-      .filter(k => k.retireAt === undefined || k.retireAt > now)
+    const kept = liveKeys(current.signing, now * 1000)
       .map(k => ({ ...k, retireAt: k.retireAt ?? now + graceSeconds }))
     if (await store.cas(STORE_KEY, text, serialize({ signing: [next, ...kept], encryptionKey: current.encryptionKey }))) return next
   }

@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { KEYS_CHANNEL, loadKeyMaterial, reseedStoredKeys, type SigningKey } from '../keys/key-ring.js'
+import { KEYS_CHANNEL, liveKeys, loadKeyMaterial, reseedStoredKeys, type SigningKey } from '../keys/key-ring.js'
 
 export interface Keys {
-  /** First signs, all verify. */
+  /** First signs, all verify; keys past their retireAt are left out (JWKS too). */
   readonly signing: readonly SigningKey[]
   /** AES-256-GCM key for upstream tokens at rest. */
   readonly encryptionKey: Buffer
@@ -29,24 +29,32 @@ async function keysPlugin (fastify: FastifyInstance): Promise<void> {
   let signing = material.signing
   const handlers: Array<(signing: SigningKey[]) => void> = []
   const keys: Keys = {
-    get signing () { return signing },
+    get signing () { return liveKeys(signing) },
     encryptionKey: material.encryptionKey,
     onRotate (handler) { handlers.push(handler) }
   }
+  const fingerprint = (list: readonly SigningKey[]): string => list.map(k => `${k.kid}:${k.retireAt ?? ''}`).join(' ')
+  const reload = async (): Promise<void> => {
+    const next = await loadKeyMaterial(env, fastify.store)
+    // Unchanged after a reconnect: keep the verifiers and their caches.
+    if (fingerprint(next.signing) === fingerprint(signing)) return
+    signing = next.signing
+    for (const handler of handlers) handler(signing)
+    fastify.log.info({ kid: signing[0].kid }, 'signing keys reloaded')
+  }
   if (env.JWT_SIGNING_KEY === undefined && fastify.store.kind === 'redis') {
+    // Redis may be back empty (put our keys back) or a rotation may have been published while
+    // this replica was not subscribed (load it).
     fastify.store.onReconnect(() => {
       reseedStoredKeys(fastify.store, { signing, encryptionKey: material.encryptionKey })
-        .catch(err => fastify.log.warn({ err }, 'restoring keys in Redis failed'))
+        .then(reload)
+        .catch(err => fastify.log.warn({ err }, 'restoring or reloading keys in Redis failed'))
     })
   }
   if (env.JWT_SIGNING_KEY === undefined) {
     // Another replica (or `npm run keys -- rotate`) rotated: pick the new list up from the store.
     await fastify.store.subscribe(KEYS_CHANNEL, () => {
-      loadKeyMaterial(env, fastify.store).then(next => {
-        signing = next.signing
-        for (const handler of handlers) handler(signing)
-        fastify.log.info({ kid: signing[0].kid }, 'signing keys reloaded')
-      }).catch(err => fastify.log.error({ err }, 'reloading signing keys failed'))
+      reload().catch(err => fastify.log.error({ err }, 'reloading signing keys failed'))
     })
   }
   fastify.decorate('keys', keys)

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TokenRejected, TokenService, type AccessClaims, type MintOptions } from '../tokens/token-service.js'
 import { insufficientScope, unauthorized, type ChallengeTarget } from '../oauth/challenge.js'
 import { OAuthError } from '../oauth/errors.js'
+import { parseRevocation, publishRevocation, revocationMember, REVOCATIONS_CHANNEL, REVOKED_SET } from '../tokens/revocations.js'
 
 export interface Tokens {
   mint (opts: MintOptions): { token: string, jti: string, expiresAt: number }
@@ -28,8 +29,6 @@ declare module 'fastify' {
   }
 }
 
-const REVOKED_SET = 'revoked'
-const REVOCATIONS_CHANNEL = 'revocations'
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
@@ -37,29 +36,34 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
   const service = new TokenService(env.BASE_URL, [...fastify.keys.signing], env.ACCESS_TOKEN_TTL)
   fastify.keys.onRotate(signing => service.setKeys(signing))
 
-  // Revocations travel as "<jti> <exp>" over pub/sub into an in-memory deny set, so the
-  // proxied path never reads Redis; the set in the store lets new replicas catch up.
+  // Revocations reach an in-memory deny set over pub/sub, so the proxied path never reads Redis.
   const remember = (member: string): void => {
-    const [jti, exp] = member.split(' ')
-    if (jti !== undefined && exp !== undefined) service.markRevoked(jti, Number(exp))
+    const revocation = parseRevocation(member)
+    if (revocation !== undefined) service.markRevoked(revocation.jti, revocation.exp)
   }
   const reload = async (): Promise<void> => {
     for (const member of await fastify.store.setMembers(REVOKED_SET)) remember(member)
   }
   await fastify.store.subscribe(REVOCATIONS_CHANNEL, remember)
   await reload()
-  // After an outage: put back what this replica knows (Redis may have restarted empty), then
-  // learn what others published while the subscription was down.
+  // After an outage (of Redis, or of the subscription alone): put back what this replica knows
+  // (Redis may have restarted empty), then learn what others published while it was not listening.
   const resync = async (): Promise<void> => {
-    for (const [jti, exp] of service.revokedEntries()) await fastify.store.setAdd(REVOKED_SET, `${jti} ${exp}`, exp)
+    for (const [jti, exp] of service.revokedEntries()) await fastify.store.setAdd(REVOKED_SET, revocationMember(jti, exp), exp)
     await reload()
   }
   fastify.store.onReconnect(() => {
     resync().catch(err => fastify.log.warn({ err }, 'resynchronising revocations failed'))
   })
-  const pruner = setInterval(() => service.pruneRevoked(), 60_000)
-  pruner.unref()
-  fastify.addHook('onClose', async () => clearInterval(pruner))
+  const timers = [setInterval(() => service.pruneRevoked(), 60_000)]
+  if (fastify.store.kind === 'redis') {
+    // Pub/sub delivers at most once: this bounds how long a message lost anyway goes unnoticed.
+    timers.push(setInterval(() => {
+      reload().catch(err => fastify.log.debug({ err }, 'periodic revocation reload failed'))
+    }, env.REVOCATION_RESYNC_SECONDS * 1000))
+  }
+  for (const timer of timers) timer.unref()
+  fastify.addHook('onClose', async () => { for (const timer of timers) clearInterval(timer) })
 
   const tokens: Tokens = {
     mint: opts => service.mintAccess(opts),
@@ -67,9 +71,7 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
     identityToken: (claims, audience) => service.identityToken(claims, audience),
     async revoke (jti, expiresAt) {
       service.markRevoked(jti, expiresAt)
-      const member = `${jti} ${expiresAt}`
-      await fastify.store.setAdd(REVOKED_SET, member, expiresAt)
-      await fastify.store.publish(REVOCATIONS_CHANNEL, member)
+      await publishRevocation(fastify.store, jti, expiresAt)
     },
     isRevoked: jti => service.isRevoked(jti)
   }

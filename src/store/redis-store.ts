@@ -26,18 +26,31 @@ export class RedisStore implements Store {
   readonly kind = 'redis' as const
   private readonly handlers = new Map<string, Array<(message: string) => void>>()
   private readonly reconnectHandlers: Array<() => void> = []
+  /** Connections that dropped and are not back yet. */
+  private readonly down = new Set<Redis>()
 
   constructor (private readonly client: Redis, private readonly subscriber: Redis) {
     subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message)
     })
-    let wasReady = client.status === 'ready'
-    client.on('ready', () => {
-      if (wasReady) return
-      wasReady = true
-      for (const handler of this.reconnectHandlers) handler()
+    this.whenBack(client, async () => {})
+    // The subscription can drop alone, losing what is published meanwhile; the PING is answered
+    // after ioredis's automatic re-SUBSCRIBE, so nothing published from then on is missed.
+    this.whenBack(subscriber, async () => await subscriber.ping())
+  }
+
+  /** The reconnect handlers run once every dropped connection is back (once per outage). */
+  private whenBack (connection: Redis, settle: () => Promise<unknown>): void {
+    connection.on('close', () => { this.down.add(connection) })
+    connection.on('ready', () => {
+      if (!this.down.has(connection)) return
+      settle().then(() => {
+        this.down.delete(connection)
+        if (this.down.size === 0) for (const handler of this.reconnectHandlers) handler()
+      }, () => {
+        // Dropped again before settling: it stays down, and its next 'ready' tries again.
+      })
     })
-    client.on('close', () => { wasReady = false })
   }
 
   async get (key: string): Promise<string | null> {

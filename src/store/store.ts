@@ -25,7 +25,7 @@ export interface Store {
   publish (channel: string, message: string): Promise<void>
   /** Handler runs for every message on the channel, from any replica. */
   subscribe (channel: string, handler: (message: string) => void): Promise<void>
-  /** Called after the backend comes back from an outage (to reload what may have been missed). */
+  /** Called after the backend, or only the pub/sub subscription, comes back from an outage (to reload what may have been missed). */
   onReconnect (handler: () => void): void
   /** Whether the backend answers right now. */
   ping (): Promise<boolean>

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
-import type { SigningKey } from '../keys/key-ring.js'
+import { isRetired, liveKeys, type SigningKey } from '../keys/key-ring.js'
 
 /** The claims of an access token minted by the gateway (RFC 9068 profile). */
 export interface AccessClaims {
@@ -17,7 +17,7 @@ export interface AccessClaims {
 }
 
 export type RejectReason =
-  | 'malformed' | 'unknown_key' | 'bad_signature' | 'expired' | 'wrong_audience'
+  | 'malformed' | 'unknown_key' | 'retired_key' | 'bad_signature' | 'expired' | 'wrong_audience'
   | 'wrong_issuer' | 'bad_algorithm' | 'missing_claims' | 'revoked' | 'wrong_type'
 
 /** Why a bearer token was refused: a metrics label and a safe description for the client. */
@@ -55,8 +55,8 @@ export class TokenService {
   private identitySigner!: Sign
   /** audience → kid → verifier */
   private verifiers = new Map<string, Map<string, Verify>>()
-  /** Base64url header segment → kid, so the hot path never parses JSON for a known header. */
-  private headerKids = new Map<string, string | null>()
+  /** Base64url header segment → the key it names (null: none of ours), so the hot path never parses JSON for a known header. */
+  private headerKeys = new Map<string, SigningKey | null>()
   private readonly revoked = new Map<string, number>()
   private readonly identityCache = new Map<string, { token: string, exp: number }>()
 
@@ -69,13 +69,12 @@ export class TokenService {
   }
 
   setKeys (keys: SigningKey[]): void {
-    const now = Math.floor(Date.now() / 1000)
-    this.keys = keys.filter(k => k.retireAt === undefined || k.retireAt > now)
+    this.keys = liveKeys(keys)
     const current = this.keys[0]
     this.signer = createSigner({ algorithm: 'ES256', key: current.privatePem, kid: current.kid, iss: this.issuer, header: { alg: 'ES256', typ: 'at+jwt' } }) as Sign
     this.identitySigner = createSigner({ algorithm: 'ES256', key: current.privatePem, kid: current.kid, iss: this.issuer }) as Sign
     this.verifiers = new Map()
-    this.headerKids = new Map()
+    this.headerKeys = new Map()
     this.identityCache.clear()
   }
 
@@ -94,9 +93,12 @@ export class TokenService {
   verify (token: string, audience: string): AccessClaims {
     const dot = token.indexOf('.')
     if (dot <= 0) throw new TokenRejected('malformed', 'The access token is not a JWT issued by this gateway')
-    const kid = this.kidOf(token.slice(0, dot))
-    const verify = kid === undefined ? undefined : this.verifierFor(audience, kid)
-    if (verify === undefined) throw new TokenRejected('unknown_key', 'The access token was not signed by this gateway')
+    const key = this.keyOf(token.slice(0, dot))
+    if (key === undefined) throw new TokenRejected('unknown_key', 'The access token was not signed by this gateway')
+    // Before the verifier, whose cache would keep passing a token whose key has retired since;
+    // keys without a retireAt (the usual case) pay no clock read.
+    if (key.retireAt !== undefined && isRetired(key)) throw new TokenRejected('retired_key', 'The access token was signed by a retired key')
+    const verify = this.verifierFor(audience, key)
     let claims: AccessClaims
     try {
       claims = verify(token)
@@ -139,31 +141,29 @@ export class TokenService {
     for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti)
   }
 
-  private kidOf (segment: string): string | undefined {
-    const known = this.headerKids.get(segment)
+  private keyOf (segment: string): SigningKey | undefined {
+    const known = this.headerKeys.get(segment)
     if (known !== undefined) return known ?? undefined
-    let kid: string | null = null
+    let key: SigningKey | null = null
     try {
       const header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8')) as { kid?: unknown }
-      if (typeof header.kid === 'string' && this.keys.some(k => k.kid === header.kid)) kid = header.kid
+      if (typeof header.kid === 'string') key = this.keys.find(k => k.kid === header.kid) ?? null
     } catch {
       // Not JSON: not ours.
     }
     // Bounded: crafted headers cannot grow the map without limit.
-    if (this.headerKids.size < MAX_HEADER_CACHE) this.headerKids.set(segment, kid)
-    return kid ?? undefined
+    if (this.headerKeys.size < MAX_HEADER_CACHE) this.headerKeys.set(segment, key)
+    return key ?? undefined
   }
 
-  private verifierFor (audience: string, kid: string): Verify | undefined {
+  private verifierFor (audience: string, key: SigningKey): Verify {
     let byKid = this.verifiers.get(audience)
     if (byKid === undefined) {
       byKid = new Map()
       this.verifiers.set(audience, byKid)
     }
-    let verify = byKid.get(kid)
+    let verify = byKid.get(key.kid)
     if (verify === undefined) {
-      const key = this.keys.find(k => k.kid === kid)
-      if (key === undefined) return undefined
       verify = createVerifier({
         key: key.publicPem,
         algorithms: ['ES256'],
@@ -173,7 +173,7 @@ export class TokenService {
         checkTyp: 'at+jwt',
         cache: 10_000
       }) as Verify
-      byKid.set(kid, verify)
+      byKid.set(key.kid, verify)
     }
     return verify
   }
