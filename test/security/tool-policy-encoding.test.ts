@@ -1,4 +1,6 @@
 import t, { type Test } from 'tap'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { gzipSync } from 'node:zlib'
 import { buildGateway, mintToken } from '../helper.js'
 import { startMcpUpstream, type McpUpstream } from '../fixtures/mcp-upstream.js'
@@ -198,4 +200,33 @@ t.test('an audited route records escaped tool calls', async t => {
   const bom = await post(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(CALL_ADD)]), {}, '/audit/mcp')
   t.equal(bom.status, 400, 'an unreadable body is not forwarded past the audit either')
   t.equal(upstream.toolRuns.add, 1)
+})
+
+t.test('tool lists are filtered whatever id they answer and on GET streams', async t => {
+  // An upstream that reads the request id its own way (and a stream that replays an earlier
+  // answer, as a resumed GET with Last-Event-ID does): lists it sends match no request id.
+  const list = (id: unknown): string => JSON.stringify({ jsonrpc: '2.0', id, result: { tools: [{ name: 'add' }, { name: 'progress' }] } })
+  const upstream = createServer((req, res) => {
+    req.resume()
+    if (req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`id: 1\nevent: message\ndata: ${list('earlier')}\n\n`)
+      return
+    }
+    res.writeHead(200, { 'content-type': 'application/json' }).end(list(99))
+  })
+  await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { upstream.close() })
+  const gateway = await buildGateway(t, {
+    config: { proxies: [{ pattern: '/calc/mcp', target_url: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/mcp`, tools: { deny: ['add'] } }] },
+    listen: true
+  })
+  const url = `${gateway.config.env.BASE_URL}/calc/mcp`
+  const headers = { ...MCP_HEADERS, authorization: `Bearer ${mintToken(gateway, '/calc/mcp', { sub: 'mallory' })}` }
+  const names = (m: { result: { tools: Array<{ name: string }> } }): string[] => m.result.tools.map(x => x.name)
+
+  const posted = await fetch(url, { method: 'POST', headers, body: '{"jsonrpc":"2.0","id":1,"method":"tools\\/list"}' })
+  t.same(names(await posted.json()), ['progress'], 'a list answering another id is filtered')
+  const replayed = await fetch(url, { headers: { ...headers, 'last-event-id': '0' } })
+  const data = (await replayed.text()).split('\n').find(l => l.startsWith('data: ')) as string
+  t.same(names(JSON.parse(data.slice(6))), ['progress'], 'a list replayed on a GET stream is filtered')
 })
