@@ -1,3 +1,5 @@
+import { duplicateKey } from './duplicate-keys.js'
+
 /** What the gateway needs to know of one JSON-RPC request in an MCP POST body. */
 export interface McpCall {
   id: string | number | null
@@ -77,6 +79,10 @@ export function parseMessages (text: string): ReadResult {
     parsed = JSON.parse(text)
   } catch {
     return { unreadable: { code: PARSE_ERROR, message: 'Parse error: the body is not valid JSON', id: null } }
+  }
+  const repeated = duplicateKey(text)
+  if (repeated !== undefined) {
+    return { unreadable: { code: PARSE_ERROR, message: `Parse error: the key ${JSON.stringify(repeated)} appears twice in one object`, id: null } }
   }
   const batch = Array.isArray(parsed)
   const elements: unknown[] = batch ? parsed as unknown[] : [parsed]

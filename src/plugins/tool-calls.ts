@@ -122,7 +122,8 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
       const body = request.body
       if (request.method !== 'POST' || typeof body !== 'string') return false
       messages = readMessages(body, checkHeaders)
-      batch = body.trimStart().startsWith('[')
+      // Only the header check needs it here: a plain route has no policy to refuse with.
+      batch = checkHeaders && /^[\t\n\r ]*\[/.test(body)
     }
     if (checkHeaders && request.method === 'POST') {
       const problem = headerMismatch(request, messages, batch)

@@ -89,6 +89,11 @@ t.test('escaped method and tool names are judged by what they mean, and a denied
   t.equal(allowed.status, 200)
   t.match(allowed.json, { id: 1, result: { content: [{ text: 'done after 1 steps' }] } })
   t.equal(upstream.toolRuns.progress, 1)
+
+  // Equal keys in different objects, and strings holding quotes, backslashes and braces, are fine.
+  const nested = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'progress', arguments: { steps: 1, delayMs: 0, name: { name: 'x "}{" \\', steps: ['"', '\\"'] } } } })
+  t.match((await post(nested)).json, { id: 2, result: { content: [{ text: 'done after 1 steps' }] } })
+  t.equal(upstream.toolRuns.progress, 2)
 })
 
 t.test('bodies another parser could read differently are refused with -32700 and never forwarded', async t => {
@@ -111,6 +116,9 @@ t.test('bodies another parser could read differently are refused with -32700 and
     { what: 'a comment', body: `/* hi */${escapedCall}`, message: /not valid JSON/ },
     { what: 'gzip-compressed body', body: gzipSync(escapedCall), headers: { 'content-encoding': 'gzip' }, message: /Content-Encoding/ },
     { what: 'empty POST', body: '', headers: { 'content-type': 'application/json' }, message: /not valid JSON/ },
+    { what: 'a repeated method (first-wins parsers run tools/call)', body: CALL_ADD.replace('"method":"tools/call"', '"method":"tools/call","method":"ping"'), message: /key "method" appears twice/ },
+    { what: 'a repeated, escaped tool name', body: CALL_ADD.replace('"name":"add"', '"name":"add","n\\u0061me":"progress"'), message: /key "name" appears twice/ },
+    { what: 'a repeated id in a batch element', body: `[${CALL_ADD.replace('"id":1', '"id":1,"id":2')}]`, message: /key "id" appears twice/ },
     { what: 'method as an array', body: CALL_ADD.replace('"tools/call"', '["tools/call"]'), code: -32600, message: /method of the message must be a string/ },
     { what: 'tool name with a NUL', body: CALL_ADD.replace('"add"', '"add\\u0000"'), code: -32602, message: /params\.name/ },
     { what: 'tool name as an array', body: CALL_ADD.replace('"add"', '["add"]'), code: -32602, message: /params\.name/ },
