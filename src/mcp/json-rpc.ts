@@ -41,15 +41,17 @@ function callOf (message: { id?: unknown, method: string, params?: { name?: unkn
 /**
  * Reads the JSON-RPC requests of a POST body (one message, or a 2025-03-26 batch) on a route
  * without tool rules. With `everything` false only tools/call and tools/list are returned, and
- * bodies that do not mention "tools/" are not parsed at all, so ping, resources and
- * notifications cost nothing. Unparseable bodies give [] and go upstream, whose parse error the
+ * bodies that do not mention "tools/" (nor hold an escape that could spell it) are not parsed
+ * at all, so ping, resources and notifications cost nothing. Unparseable bodies give [] and go upstream, whose parse error the
  * client then sees. Routes with tool rules use `parseMessages`.
  */
 export function readMessages (body: string, everything = false): McpCall[] {
-  if (!everything && !body.includes('tools/')) return []
+  // "tools/" spelt with escapes needs \/ or \u: such bodies are parsed too, for the audit record.
+  if (!everything && !body.includes('tools/') && !body.includes('\\/') && !body.includes('\\u')) return []
   let parsed: unknown
   try {
-    parsed = JSON.parse(body)
+    // A byte order mark, which the SDK's transport drops, must not hide a call from the audit.
+    parsed = JSON.parse(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body)
   } catch {
     return []
   }

@@ -106,6 +106,8 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
 
   /** Applies the route's tool rules to a request; true when it answered the request itself. */
   function examine (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): boolean {
+    // A compressed answer cannot be read, so its tool list would pass unfiltered: ask for identity.
+    if (route.toolPolicy !== undefined) delete request.raw.headers['accept-encoding']
     const checkHeaders = request.headers['mcp-method'] !== undefined || request.headers['mcp-name'] !== undefined
     let messages: McpCall[]
     let batch: boolean

@@ -26,7 +26,8 @@ async function setup (t: Test, jsonResponse: boolean): Promise<{ upstream: McpUp
     config: {
       proxies: [
         { pattern: '/calc/mcp', target_url: upstream.url, tools: { deny: ['add', '*_admin'] } },
-        { pattern: '/audit/mcp', target_url: upstream.url, audit_arguments: true }
+        { pattern: '/audit/mcp', target_url: upstream.url, audit_arguments: true },
+        { pattern: '/plain/mcp', target_url: upstream.url }
       ]
     }
   })
@@ -46,7 +47,7 @@ async function setup (t: Test, jsonResponse: boolean): Promise<{ upstream: McpUp
     return headers
   }
   // Sessions first, so that every later upstream request counted is one of the attack's.
-  for (const pattern of ['/calc/mcp', '/audit/mcp']) sessions.set(pattern, await open(pattern))
+  for (const pattern of ['/calc/mcp', '/audit/mcp', '/plain/mcp']) sessions.set(pattern, await open(pattern))
   const post = async (body: string | Buffer, headers: Record<string, string> = {}, pattern = '/calc/mcp'): Promise<Answer> => {
     const session = sessions.get(pattern)
     const res = await fetch(base + pattern, { method: 'POST', headers: { ...MCP_HEADERS, ...session, ...headers }, body: typeof body === 'string' ? body : new Uint8Array(body) })
@@ -208,6 +209,15 @@ t.test('an audited route records escaped tool calls', async t => {
   const bom = await post(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(CALL_ADD)]), {}, '/audit/mcp')
   t.equal(bom.status, 400, 'an unreadable body is not forwarded past the audit either')
   t.equal(upstream.toolRuns.add, 1)
+
+  // A plain route reads leniently (and pays nothing for bodies without tools), but escapes and
+  // a byte order mark do not hide a call from its audit record.
+  await post(CALL_ADD.replace('tools/call', 'tools\\/call'), {}, '/plain/mcp')
+  await post(CALL_ADD.replace('tools/call', '\\u0074ools/call').replace('"id":1', '"id":2'), {}, '/plain/mcp')
+  await post(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(CALL_ADD.replace('"id":1', '"id":3'))]), {}, '/plain/mcp')
+  t.equal(upstream.toolRuns.add, 4, 'the plain route forwarded all three')
+  const plain = logLines.map(l => JSON.parse(l)).filter(l => l.audit?.route === '/plain/mcp').map(l => l.audit)
+  t.match(plain, [{ tool: 'add', outcome: 'ok' }, { tool: 'add', outcome: 'ok' }, { tool: 'add', outcome: 'ok' }], 'each left its audit record')
 })
 
 t.test('tool lists are filtered whatever id they answer and on GET streams', async t => {
@@ -220,7 +230,9 @@ t.test('tool lists are filtered whatever id they answer and on GET streams', asy
       res.writeHead(200, { 'content-type': 'text/event-stream' }).end(`id: 1\nevent: message\ndata: ${list('earlier')}\n\n`)
       return
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(list(99))
+    // Compressed when the request allows it, as compression middleware does.
+    const gzip = /gzip/.test(req.headers['accept-encoding'] ?? '')
+    res.writeHead(200, { 'content-type': 'application/json', ...(gzip ? { 'content-encoding': 'gzip' } : {}) }).end(gzip ? gzipSync(list(99)) : list(99))
   })
   await new Promise<void>(resolve => upstream.listen(0, '127.0.0.1', resolve))
   t.teardown(() => { upstream.close() })
@@ -234,6 +246,8 @@ t.test('tool lists are filtered whatever id they answer and on GET streams', asy
 
   const posted = await fetch(url, { method: 'POST', headers, body: '{"jsonrpc":"2.0","id":1,"method":"tools\\/list"}' })
   t.same(names(await posted.json()), ['progress'], 'a list answering another id is filtered')
+  const compressed = await fetch(url, { method: 'POST', headers: { ...headers, 'accept-encoding': 'gzip' }, body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}' })
+  t.same(names(await compressed.json()), ['progress'], 'a client asking for gzip still gets a filtered list')
   const replayed = await fetch(url, { headers: { ...headers, 'last-event-id': '0' } })
   const data = (await replayed.text()).split('\n').find(l => l.startsWith('data: ')) as string
   t.same(names(JSON.parse(data.slice(6))), ['progress'], 'a list replayed on a GET stream is filtered')
