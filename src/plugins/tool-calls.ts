@@ -229,7 +229,7 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     const call = state.calls.find(c => c.id === message.id && !c.notification)
     const result = message.result as { isError?: unknown, tools?: unknown } | undefined
     if (call?.method === 'tools/call') {
-      state.outcomes.set(call.id, message.error !== undefined || (result as { isError?: unknown } | undefined)?.isError === true ? 'error' : 'ok')
+      state.outcomes.set(call.id, message.error !== undefined || result?.isError === true ? 'error' : 'ok')
       return undefined
     }
     const policy = route.toolPolicy
