@@ -31,6 +31,8 @@ const app = await buildApp({
   configFile: {
     proxies: [
       { pattern: '/bench/mcp', target_url: `${upstream}/mcp` },
+      // The same upstream behind tool rules: every body read strictly, each tools/call decided.
+      { pattern: '/policy/mcp', target_url: `${upstream}/mcp`, tools: { allow: ['add', 'read_*'], deny: ['*_admin'] } },
       { pattern: '/sse/mcp', target_url: `${upstream}/sse` }
     ]
   }
@@ -42,7 +44,7 @@ const mint = (pattern: string): string => {
   const route = app.config.routeByPattern.get(pattern) as NonNullable<ReturnType<typeof app.config.routeByPattern.get>>
   return app.tokens.mint({ sub: 'bench-user', audience: route.resourceUrl, scopes: route.scopes, clientId: 'bench-client' }).token
 }
-process.send?.({ tokens: { '/bench/mcp': mint('/bench/mcp'), '/sse/mcp': mint('/sse/mcp') } })
+process.send?.({ tokens: { '/bench/mcp': mint('/bench/mcp'), '/policy/mcp': mint('/policy/mcp'), '/sse/mcp': mint('/sse/mcp') } })
 
 process.once('SIGTERM', () => {
   app.close().then(() => process.exit(0), () => process.exit(1))

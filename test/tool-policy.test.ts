@@ -36,6 +36,15 @@ t.test('SSE rewriting keeps events whole and in order across chunk boundaries', 
     'data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"a"}]}}\r\n\r\n: keep-alive\n\n')
 })
 
+t.test('SSE rewriting keeps a character split across chunks whole', async t => {
+  const event = Buffer.from('data: {"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"add","description":"Σ of two"}]}}\n\n')
+  const split = event.indexOf(Buffer.from('Σ')) + 1
+  const out: Buffer[] = []
+  const stream = Readable.from([event.subarray(0, split), event.subarray(split)]).pipe(new SseMessages(m => ({ ...m })))
+  for await (const chunk of stream) out.push(Buffer.from(chunk))
+  t.equal(Buffer.concat(out).toString(), event.toString())
+})
+
 for (const jsonResponse of [false, true]) {
   t.test(`tool policy through the gateway (${jsonResponse ? 'JSON' : 'SSE'} answers)`, async t => {
     const upstream = await startMcpUpstream({ jsonResponse })

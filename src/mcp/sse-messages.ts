@@ -1,19 +1,24 @@
+import { StringDecoder } from 'node:string_decoder'
 import { Transform, type TransformCallback } from 'node:stream'
+import { rewriteMessages } from './json-rpc.js'
 
 /**
  * Passes an SSE stream through event by event, handing each JSON-RPC response (an event whose
- * data holds "result" or "error") to `visit`, which may return a replacement message. Events are
- * forwarded as soon as they are complete, so streaming is kept; other events are not parsed.
+ * data holds "result" or "error"; each element of a batch) to `visit`, which may return a
+ * replacement message. Events are forwarded as soon as they are complete, so streaming is kept;
+ * other events are not parsed.
  */
 export class SseMessages extends Transform {
   private pending = ''
+  /** A character split across two chunks must not become two replacement characters. */
+  private readonly decoder = new StringDecoder('utf8')
 
   constructor (private readonly visit: (message: Record<string, unknown>) => Record<string, unknown> | undefined) {
     super()
   }
 
   _transform (chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    this.pending += chunk.toString('utf8')
+    this.pending += this.decoder.write(chunk)
     let end: number
     let out = ''
     while ((end = this.boundary()) >= 0) {
@@ -25,6 +30,7 @@ export class SseMessages extends Transform {
   }
 
   _flush (done: TransformCallback): void {
+    this.pending += this.decoder.end()
     done(null, this.pending === '' ? undefined : this.rewrite(this.pending))
   }
 
@@ -45,8 +51,7 @@ export class SseMessages extends Transform {
     } catch {
       return event
     }
-    if (message === null || typeof message !== 'object' || Array.isArray(message)) return event
-    const replacement = this.visit(message as Record<string, unknown>)
+    const replacement = rewriteMessages(message, this.visit)
     if (replacement === undefined) return event
     return [...lines.filter(l => !l.startsWith('data:')), `data: ${JSON.stringify(replacement)}`].join('\n')
   }

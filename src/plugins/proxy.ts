@@ -65,7 +65,9 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   for (const route of routes) {
     const target = new URL(route.targetUrl)
     await fastify.register(async function proxiedRoute (child) {
-      child.addContentTypeParser(['application/json', 'text/plain'], { parseAs: 'string', bodyLimit: PROXY_BODY_LIMIT }, (_request, body, done) => { done(null, body) })
+      // Routes with tool rules get the bytes: tool-calls refuses what is not strict UTF-8.
+      const parseAs = fastify.toolCalls.readsBodies(route) ? 'buffer' : 'string'
+      child.addContentTypeParser(['application/json', 'text/plain'], { parseAs, bodyLimit: PROXY_BODY_LIMIT }, (_request, body, done) => { done(null, body) })
 
       // One callback-style hook for the three checks: each async hook costs the hot path a
       // promise and a trip through Fastify's hook runner.
@@ -196,6 +198,8 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
       // again for the connection's next request).
       reply.raw.setTimeout(0)
       const stream = watched ? fastify.toolCalls.rewriteSse(route, reply.request, res.stream) : res.stream
+      // A filtered stream is shorter than the length the upstream declared (the SDK sends one).
+      if (watched) reply.removeHeader('content-length')
       reply.header('x-accel-buffering', 'no').header('cache-control', 'no-cache').send(stream)
       // Fastify writes a stream's headers with its first chunk; clients must see the stream open now.
       if (reply.raw.getHeader('content-type') !== undefined && !reply.raw.headersSent) reply.raw.flushHeaders()

@@ -2,7 +2,8 @@ import { pipeline, type Readable } from 'node:stream'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerHookHandler } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
-import { INVALID_REQUEST, jsonRpcError, POLICY_DENIED, readMessages, type McpCall } from '../mcp/json-rpc.js'
+import { INVALID_REQUEST, jsonRpcError, PARSE_ERROR, parseMessages, POLICY_DENIED, readMessages, rewriteMessages, type McpCall, type ReadResult } from '../mcp/json-rpc.js'
+import { decodeStrictBody } from '../mcp/strict-body.js'
 import { SseMessages } from '../mcp/sse-messages.js'
 import { insufficientScope } from '../oauth/challenge.js'
 import type { Caller } from '../policy/tool-policy.js'
@@ -16,6 +17,8 @@ interface ToolCallState {
 }
 
 export interface ToolCalls {
+  /** Whether the route reads request bodies (tool rules or audit): its parser must hand over bytes. */
+  readsBodies: (route: RouteConfig) => boolean
   /** preHandler for a route: 2026-07-28 header checks, tool policy, step-up challenges. */
   inspect: (route: RouteConfig) => preHandlerHookHandler
   /** Whether the upstream answer must be looked at (tools/list filtering, call outcomes). */
@@ -35,13 +38,23 @@ declare module 'fastify' {
   }
 }
 
+/**
+ * Routes with tool rules or argument audit read every body strictly; plain routes parse only
+ * bodies that mention "tools/" (for the audit record), so the hot path pays nothing there.
+ */
+function readsBodies (route: RouteConfig): boolean {
+  return route.toolPolicy !== undefined || route.auditArguments
+}
+
 /** Distinct tool names per route that get their own metric label; the rest count as "other". */
 const MAX_TOOL_LABELS = 100
 
 /**
  * What the gateway does with MCP tool calls on their way through: per-tool policy and scopes,
  * the 2026-07-28 Mcp-Method/Mcp-Name header checks, tools/list filtering (JSON and SSE), and
- * the audit trail. Requests that are not about tools are not parsed.
+ * the audit trail. On routes with tool rules or argument audit every body is read strictly
+ * (refused with -32700 when it is not plain UTF-8 JSON) and decisions follow the parsed value;
+ * on plain routes bodies that do not mention "tools/" are not parsed.
  */
 async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
   const { Counter, Histogram } = fastify.metrics.client
@@ -68,32 +81,69 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     duration.observe({ route: route.pattern, tool: label }, ms / 1000)
   }
 
-  function headerMismatch (request: FastifyRequest, messages: McpCall[]): string | undefined {
+  function headerMismatch (request: FastifyRequest, messages: McpCall[], batch: boolean): string | undefined {
     const method = request.headers['mcp-method']
     const name = request.headers['mcp-name']
-    if (messages.length !== 1) return 'Mcp-Method needs a body with exactly one JSON-RPC message'
-    if (method !== messages[0].method) return `Mcp-Method "${String(method)}" does not match the body's method "${messages[0].method}"`
+    if (batch || messages.length !== 1) return 'Mcp-Method and Mcp-Name need a body with exactly one JSON-RPC message'
+    if (method !== undefined && method !== messages[0].method) return `Mcp-Method "${String(method)}" does not match the body's method "${messages[0].method}"`
     if (name !== undefined && name !== messages[0].name) return `Mcp-Name "${String(name)}" does not match the body's "${messages[0].name ?? ''}"`
   }
 
-  /** Applies the route's tool rules to a POST; true when it answered the request itself. */
-  function examine (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): boolean {
+  /** Every body on a route with tool rules, read strictly (see decodeStrictBody, parseMessages). */
+  function readStrictly (request: FastifyRequest): ReadResult {
     const body = request.body
-    if (request.method !== 'POST' || typeof body !== 'string') return false
-    const checkHeaders = request.headers['mcp-method'] !== undefined
-    const messages = readMessages(body, checkHeaders)
-    if (checkHeaders) {
-      const problem = headerMismatch(request, messages)
+    if (body === undefined) {
+      return request.method === 'POST' ? { unreadable: { code: PARSE_ERROR, message: 'Parse error: the POST has no body', id: null } } : { messages: [], batch: false }
+    }
+    const decoded = Buffer.isBuffer(body)
+      ? decodeStrictBody(body, request.headers['content-type'], request.headers['content-encoding'])
+      : { problem: 'the body could not be read' }
+    if ('problem' in decoded) return { unreadable: { code: PARSE_ERROR, message: `Parse error: ${decoded.problem}`, id: null } }
+    // The proxy forwards the text, which is the same bytes: nothing but what was judged goes upstream.
+    request.body = decoded.text
+    return parseMessages(decoded.text)
+  }
+
+  /** Applies the route's tool rules to a request; true when it answered the request itself. */
+  function examine (route: RouteConfig, request: FastifyRequest, reply: FastifyReply): boolean {
+    // A compressed answer cannot be read, so its tool list would pass unfiltered: ask for identity.
+    if (route.toolPolicy !== undefined) delete request.raw.headers['accept-encoding']
+    const checkHeaders = request.headers['mcp-method'] !== undefined || request.headers['mcp-name'] !== undefined
+    let messages: McpCall[]
+    let batch: boolean
+    if (readsBodies(route)) {
+      const read = readStrictly(request)
+      if ('unreadable' in read) {
+        const { id, code, message } = read.unreadable
+        reply.code(400).type('application/json').send(jsonRpcError(id, code, message))
+        return true
+      }
+      messages = read.messages
+      batch = read.batch
+    } else {
+      const body = request.body
+      if (request.method !== 'POST' || typeof body !== 'string') return false
+      messages = readMessages(body, checkHeaders)
+      // Only the header check needs it here: a plain route has no policy to refuse with.
+      batch = checkHeaders && /^[\t\n\r ]*\[/.test(body)
+    }
+    if (checkHeaders && request.method === 'POST') {
+      const problem = headerMismatch(request, messages, batch)
       if (problem !== undefined) {
-        reply.code(400).send(jsonRpcError(messages[0]?.id ?? null, INVALID_REQUEST, problem))
+        reply.code(400).type('application/json').send(jsonRpcError(messages[0]?.id ?? null, INVALID_REQUEST, problem))
         return true
       }
     }
-    const tools = messages.filter(m => m.method === 'tools/call' || m.method === 'tools/list')
-    if (tools.length === 0) return false
     const auth = request.auth as NonNullable<FastifyRequest['auth']>
     const caller: Caller = { email: auth.email, scopes: auth.scope.split(' ') }
     const policy = route.toolPolicy
+    const tools = messages.filter(m => m.method === 'tools/call' || m.method === 'tools/list')
+    if (tools.length === 0) {
+      // A GET stream can replay a tools/list answer (Last-Event-ID): filter whatever list it carries.
+      if (request.method === 'GET' && policy !== undefined) request.toolCalls = { calls: [], caller, startedAt: performance.now(), outcomes: new Map() }
+      return false
+    }
+    const refused = new Set<McpCall>()
     const refusals: object[] = []
     for (const call of tools) {
       if (call.method !== 'tools/call' || policy === undefined) continue
@@ -104,11 +154,19 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
       }
       audit(route, request, call, 'denied', 0)
       const why = decision.reason === 'denied' ? 'is denied on this route' : `is not allowed for ${caller.email ?? auth.sub}`
+      refused.add(call)
       refusals.push(jsonRpcError(call.id, POLICY_DENIED, `Tool "${call.name ?? ''}" ${why} by the gateway's policy`, { reason: decision.reason, tool: call.name }))
     }
     if (refusals.length > 0) {
-      // A batch is refused whole: running part of it would surprise the client more.
-      reply.code(200).type('application/json').send(messages.length === 1 ? refusals[0] : refusals)
+      if (!batch) {
+        reply.code(200).type('application/json').send(refusals[0])
+        return true
+      }
+      // A batch is refused whole: running part of it would surprise the client more. Each of
+      // its other requests is answered too, so no client waits for an id that never comes.
+      const others = messages.filter(m => !m.notification && !refused.has(m))
+        .map(m => jsonRpcError(m.id, POLICY_DENIED, 'Not run: another call in this batch was refused by the gateway\'s policy', { reason: 'batch_refused' }))
+      reply.code(200).type('application/json').send([...refusals, ...others])
       return true
     }
     request.toolCalls = { calls: tools, caller, startedAt: performance.now(), outcomes: new Map() }
@@ -116,6 +174,8 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
   }
 
   const toolCalls: ToolCalls = {
+    readsBodies,
+
     // Callback-style and synchronous: every proxied request passes here, and an async hook would
     // cost each one a promise even when the body is not about tools.
     inspect: route => function inspectToolCalls (request, reply, done) {
@@ -138,14 +198,8 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
       } catch {
         return body
       }
-      let changed = false
-      const visit = (message: Record<string, unknown>): Record<string, unknown> => {
-        const next = observe(route, request.toolCalls as ToolCallState, message)
-        if (next !== undefined) changed = true
-        return next ?? message
-      }
-      const result = Array.isArray(parsed) ? parsed.map(m => visit(m as Record<string, unknown>)) : visit(parsed as Record<string, unknown>)
-      return changed ? Buffer.from(JSON.stringify(result)) : body
+      const result = rewriteMessages(parsed, message => observe(route, request.toolCalls as ToolCallState, message))
+      return result === undefined ? body : Buffer.from(JSON.stringify(result))
     },
 
     rewriteSse (route, request, stream) {
@@ -166,19 +220,23 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     }
   }
 
-  /** Records a call's outcome; returns a filtered tools/list answer when the policy hides tools. */
+  /**
+   * Records a call's outcome; returns a filtered tools/list answer when the policy hides tools.
+   * An answer whose id matches no request of this body (an upstream that read the id another
+   * way, a stream replaying an earlier answer) is filtered whenever it carries a tool list.
+   */
   function observe (route: RouteConfig, state: ToolCallState, message: Record<string, unknown>): Record<string, unknown> | undefined {
-    const call = state.calls.find(c => c.id === message.id)
-    if (call === undefined) return undefined
-    const result = message.result as { isError?: unknown, tools?: Array<{ name?: unknown }> } | undefined
-    if (call.method === 'tools/call') {
+    const call = state.calls.find(c => c.id === message.id && !c.notification)
+    const result = message.result as { isError?: unknown, tools?: unknown } | undefined
+    if (call?.method === 'tools/call') {
       state.outcomes.set(call.id, message.error !== undefined || result?.isError === true ? 'error' : 'ok')
       return undefined
     }
     const policy = route.toolPolicy
-    if (policy === undefined || !Array.isArray(result?.tools)) return undefined
-    const tools = result.tools.filter(t => typeof t.name === 'string' && policy.visible(t.name, state.caller))
-    return tools.length === result.tools.length ? undefined : { ...message, result: { ...result, tools } }
+    if (policy === undefined || result === null || typeof result !== 'object' || !Array.isArray(result.tools)) return undefined
+    const listed = result.tools as unknown[]
+    const tools = listed.filter(t => t !== null && typeof t === 'object' && typeof (t as { name?: unknown }).name === 'string' && policy.visible((t as { name: string }).name, state.caller))
+    return tools.length === listed.length ? undefined : { ...message, result: { ...result, tools } }
   }
 
   fastify.decorate('toolCalls', toolCalls)

@@ -23,10 +23,10 @@ export type ToolDecision =
   | { allowed: false, reason: 'denied' | 'not_allowed' }
   | { allowed: false, reason: 'insufficient_scope', needed: string[] }
 
-/** `*` matches any run of characters, `?` one; everything else literally. */
+/** `*` matches any run of characters, `?` one (line breaks too: a deny must not stop at one); everything else literally. */
 export function globToRegExp (glob: string): RegExp {
   const escaped = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')
-  return new RegExp(`^${escaped}$`)
+  return new RegExp(`^${escaped}$`, 's')
 }
 
 /**
