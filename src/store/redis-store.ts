@@ -1,6 +1,15 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { StoreUnavailableError } from '../oauth/errors.js'
-import { NAMESPACE, type Store } from './store.js'
+import { NAMESPACE, type Store, type StoreLocation } from './store.js'
+
+export type RedisClient = Redis | Cluster
+export type RedisMode = 'standalone' | 'sentinel' | 'cluster'
+
+export interface RedisConnections {
+  mode: RedisMode
+  client: RedisClient
+  subscriber: RedisClient
+}
 
 // Compare-and-swap in one round trip. ARGV: 1 = '1' when the key must be absent, 2 = expected
 // value, 3 = new value, 4 = TTL in seconds (0: none).
@@ -19,15 +28,25 @@ end
 return 1`
 
 /**
- * Redis-backed store. Commands fail fast while Redis is away (the client is created with
- * enableOfflineQueue: false), and every failure becomes StoreUnavailableError (503).
+ * Redis-backed store, the same in every mode: each operation touches one key, so it runs on a
+ * Cluster as it does on one node. Commands fail fast while Redis is away (the client is created
+ * with enableOfflineQueue: false), and every failure becomes StoreUnavailableError (503).
+ * Pub/sub is Redis's classic broadcast: a Cluster relays it to every node, and ioredis
+ * re-subscribes after a reconnect, a failover or a resharding.
  */
 export class RedisStore implements Store {
   readonly kind = 'redis' as const
   private readonly handlers = new Map<string, Array<(message: string) => void>>()
   private readonly reconnectHandlers: Array<() => void> = []
 
-  constructor (private readonly client: Redis, private readonly subscriber: Redis) {
+  readonly mode: RedisMode
+  private readonly client: RedisClient
+  private readonly subscriber: RedisClient
+
+  constructor ({ mode, client, subscriber }: RedisConnections) {
+    this.mode = mode
+    this.client = client
+    this.subscriber = subscriber
     subscriber.on('message', (channel: string, message: string) => {
       for (const handler of this.handlers.get(channel) ?? []) handler(message)
     })
@@ -108,12 +127,23 @@ export class RedisStore implements Store {
     }
   }
 
+  location (): StoreLocation {
+    if (this.mode === 'cluster') {
+      const masters = (this.client as Cluster).nodes('master').map(n => `${n.options.host ?? ''}:${n.options.port ?? ''}`)
+      return { mode: this.mode, node: masters.sort().join(',') }
+    }
+    // In Sentinel mode this is the master the sentinels named last.
+    const stream = (this.client as Redis).stream as { remoteAddress?: string, remotePort?: number } | undefined
+    return { mode: this.mode, node: stream?.remoteAddress === undefined ? '' : `${stream.remoteAddress}:${stream.remotePort ?? ''}` }
+  }
+
   async close (): Promise<void> {
     // QUIT waits for Redis to answer; while it is away, drop the connections instead of hanging
     // the shutdown (the subscriber would queue QUIT until a reconnect that never comes).
-    const end = async (c: Redis): Promise<void> => {
-      if (c.status === 'ready') await c.quit().then(() => {}, () => c.disconnect())
-      else c.disconnect()
+    const end = async (c: RedisClient): Promise<void> => {
+      if (c.status === 'ready') await c.quit().catch(() => {})
+      // Also after QUIT: in Sentinel mode it leaves the failover detector's sentinel connections open.
+      c.disconnect()
     }
     await Promise.all([end(this.client), end(this.subscriber)])
   }

@@ -28,7 +28,11 @@ export interface Store {
   onReconnect (handler: () => void): void
   /** Whether the backend answers right now. */
   ping (): Promise<boolean>
+  /** Redis only: its mode and the node(s) it writes to, for /readyz. */
+  location?: () => StoreLocation
   close (): Promise<void>
 }
+
+export interface StoreLocation { mode: string, node: string }
 
 export const NAMESPACE = 'mcpgw:'
