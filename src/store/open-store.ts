@@ -95,7 +95,10 @@ export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_00
   const client = target.connect(false)
   // The subscriber queues its SUBSCRIBE until connected.
   const subscriber = target.connect(true)
-  const connections = [client, subscriber]
+  // A standalone Redis has no replica to wait for.
+  const replicas = target.mode === 'standalone' ? 0 : env.REDIS_WAIT_REPLICAS
+  const durable = replicas > 0 ? { client: target.connect(false), replicas, timeoutMs: env.REDIS_WAIT_TIMEOUT_MS } : undefined
+  const connections = [client, subscriber, ...durable === undefined ? [] : [durable.client]]
   let lastWarn = 0
   const onError = (err: Error): void => {
     // ioredis retries by itself; one line per 10 s is enough to tell the operator.
@@ -111,7 +114,7 @@ export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_00
     for (const c of connections) c.disconnect()
     throw new Error(`Redis at ${target.description.slice(6)} is unreachable: ${(err as Error).message}`)
   }
-  return { store: new RedisStore({ mode: target.mode, client, subscriber }), redis: client, description: target.description }
+  return { store: new RedisStore({ mode: target.mode, client, subscriber, durable }), redis: client, description: target.description }
 }
 
 async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
