@@ -6,7 +6,8 @@ import { buildApp } from '../src/app.js'
  * stdout, which the bench points at a file), metrics on, Redis as the store, and users logging
  * in through the bench's OIDC provider. Tells the bench over IPC which tokens to send.
  *
- * Environment: BENCH_PORT, BENCH_UPSTREAM (origin), REDIS_URL, OAUTH_OIDC_ISSUER,
+ * Environment: BENCH_PORT, BENCH_UPSTREAM (origin), REDIS_URL (or REDIS_SENTINELS with
+ * REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES; REDIS_WAIT_REPLICAS), OAUTH_OIDC_ISSUER,
  * OAUTH_OIDC_CLIENT_ID, OAUTH_OIDC_CLIENT_SECRET.
  */
 const port = Number(process.env.BENCH_PORT)
@@ -21,6 +22,10 @@ const app = await buildApp({
     LOG_LEVEL: 'info',
     KEYS_FILE: '',
     REDIS_URL: process.env.REDIS_URL,
+    REDIS_SENTINELS: process.env.REDIS_SENTINELS,
+    REDIS_SENTINEL_MASTER: process.env.REDIS_SENTINEL_MASTER,
+    REDIS_CLUSTER_NODES: process.env.REDIS_CLUSTER_NODES,
+    REDIS_WAIT_REPLICAS: process.env.REDIS_WAIT_REPLICAS,
     OAUTH_PROVIDER: 'oidc',
     OAUTH_OIDC_ISSUER: process.env.OAUTH_OIDC_ISSUER,
     OAUTH_OIDC_CLIENT_ID: process.env.OAUTH_OIDC_CLIENT_ID,

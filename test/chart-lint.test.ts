@@ -20,10 +20,12 @@ function lint (args: string[]) {
 
 const examples = readdirSync(path.join(chart, 'examples')).filter((f) => f.endsWith('.yaml')).sort()
 
+const seedExamples = ['cert-manager-tls.yaml', 'external-redis.yaml', 'high-availability.yaml', 'multiple-routes.yaml', 'production.yaml']
+t.same(examples.filter((f) => seedExamples.includes(f)), seedExamples, 'every seed README example is kept')
 t.same(
-  examples,
-  ['cert-manager-tls.yaml', 'external-redis.yaml', 'high-availability.yaml', 'multiple-routes.yaml', 'production.yaml'],
-  'every seed README example is kept'
+  examples.filter((f) => !seedExamples.includes(f)),
+  ['redis-external-cluster.yaml', 'redis-external-sentinel.yaml', 'redis-replication.yaml'],
+  'and the newer Redis modes have theirs'
 )
 
 const cases: Record<string, string[]> = {
@@ -40,6 +42,12 @@ const cases: Record<string, string[]> = {
     '--set', 'autoscaling.enabled=true',
     '--set', 'config.oauth.provider=oidc',
     '--set', 'config.oauth.oidc.issuer=https://id.example.com',
+  ],
+  'replicated Redis with every option': [
+    '--set', 'redis.architecture=replication',
+    '--set', 'redis.replication.podAntiAffinity=hard',
+    '--set', 'networkPolicy.enabled=true',
+    '--set', 'redis.auth.enabled=false',
   ],
   'no Redis': ['--set', 'redis.enabled=false'],
   ...Object.fromEntries(examples.map((f) => [`example ${f}`, ['-f', path.join(chart, 'examples', f)]])),

@@ -644,3 +644,94 @@ t.test('chart metadata', async (t) => {
   t.equal(meta.appVersion, '0.1.0')
   t.equal(meta.apiVersion, 'v2')
 })
+
+t.test('redis.architecture: replication renders Sentinel-watched Redis and points the gateway at it', async (t) => {
+  const ms = render(['-f', example('redis-replication')])
+  const name = 'my-gateway-mcp-gateway-redis'
+  const sts = one(ms, 'StatefulSet', name)
+  const pod = sts.spec.template.spec
+  t.equal(sts.spec.replicas, 3, 'a master and two replicas')
+  t.same(pod.containers.map((c: Manifest) => c.name), ['redis', 'sentinel'], 'a Sentinel beside each node')
+  t.same(pod.containers.map((c: Manifest) => c.ports[0].containerPort), [6379, 26379])
+  for (const c of pod.containers) {
+    t.match(c.securityContext, { readOnlyRootFilesystem: true, runAsNonRoot: true })
+    t.match(c.env, [{ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name, key: 'redis-password' } } }, { name: 'REDISCLI_AUTH' }])
+  }
+  t.same(sts.spec.volumeClaimTemplates[0].spec.resources.requests, { storage: '10Gi' }, 'AOF on each node\'s own claim')
+  const term = pod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm
+  t.same(term.labelSelector.matchLabels, sts.spec.selector.matchLabels, 'anti-affinity between the Redis pods')
+  t.equal(term.topologyKey, 'kubernetes.io/hostname')
+  const hard = one(render(['-f', example('redis-replication'), '--set', 'redis.replication.podAntiAffinity=hard']), 'StatefulSet', name)
+  t.ok(hard.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution, 'hard anti-affinity on request')
+
+  const pdb = one(ms, 'PodDisruptionBudget', name)
+  t.same(pdb.spec, { maxUnavailable: 1, selector: { matchLabels: sts.spec.selector.matchLabels } }, 'drains take one Redis node at a time')
+  const scripts = one(ms, 'ConfigMap', `${name}-scripts`).data
+  t.match(scripts['sentinel.sh'], /sentinel monitor mymaster \$master 6379 2/)
+  t.match(scripts['sentinel.sh'], /down-after-milliseconds mymaster 5000/)
+  t.match(scripts['redis.sh'], /--appendonly yes/)
+  t.match(scripts['redis.sh'], /--masterauth "\$REDIS_PASSWORD"/, 'replicas authenticate to the master')
+  t.match(scripts['find-master.sh'], /sentinel get-master-addr-by-name "mymaster"/, 'a restarting pod asks the sentinels for the master')
+  t.equal(find(ms, 'Service', name).length, 0, 'no load-balanced Service that could send a write to a replica')
+  t.same(one(ms, 'Service', `${name}-headless`).spec.ports.map((p: Manifest) => p.port), [6379, 26379])
+
+  const env = envOf(ms)
+  const sentinels = [0, 1, 2].map(i => `${name}-${i}.${name}-headless.mcp.svc:26379`).join(',')
+  t.equal(env.REDIS_SENTINELS, sentinels, 'the gateway finds every sentinel by its stable name')
+  t.equal(env.REDIS_SENTINEL_MASTER, 'mymaster')
+  t.same(env.REDIS_SENTINEL_PASSWORD, { secretKeyRef: { name, key: 'redis-password' } })
+  t.same(env.REDIS_PASSWORD, { secretKeyRef: { name, key: 'redis-password' } })
+  t.equal(env.REDIS_WAIT_REPLICAS, '1')
+  t.equal(env.REDIS_WAIT_TIMEOUT_MS, '500')
+  t.notOk('REDIS_ADDR' in env, 'no standalone address beside the sentinels')
+
+  const np = render(['-f', example('redis-replication'), '--set', 'networkPolicy.enabled=true'])
+  const redisNp = one(np, 'NetworkPolicy', name)
+  t.same(redisNp.spec.ingress[0].ports.map((p: Manifest) => p.port), [6379, 26379])
+  t.same(redisNp.spec.ingress[0].from[1].podSelector.matchLabels, sts.spec.selector.matchLabels, 'Redis pods reach each other (replication, sentinel gossip)')
+  const toRedis = one(np, 'NetworkPolicy', 'my-gateway-mcp-gateway').spec.egress.find((r: Manifest) => r.to)
+  t.same(toRedis.ports.map((p: Manifest) => p.port), [6379, 26379], 'the gateway reaches data nodes and sentinels')
+
+  t.match(renderFails(['--set', 'redis.architecture=replication', '--set', 'redis.replication.replicas=2']), /replicas/, 'fewer than 3 nodes is refused')
+  t.match(renderFails(['--set', 'redis.architecture=cluster']), /architecture/, 'an unknown architecture is refused')
+  t.match(renderFails(['--set', 'redis.architecture=replication', '--set', 'redis.replication.sentinel.quorum=4']), /quorum/)
+})
+
+t.test('external Sentinel and Cluster values', async (t) => {
+  let ms = render(['-f', example('redis-external-sentinel')])
+  let env = envOf(ms)
+  t.equal(env.REDIS_SENTINELS, 'sentinel-0.example.net:26379,sentinel-1.example.net:26379,sentinel-2.example.net:26379')
+  t.equal(env.REDIS_SENTINEL_MASTER, 'gateway')
+  t.same(env.REDIS_PASSWORD, { secretKeyRef: { name: 'redis-credentials', key: 'password' } })
+  t.notOk('REDIS_ADDR' in env)
+  t.notOk('REDIS_SENTINEL_PASSWORD' in env, 'sentinels without a password of their own')
+  t.equal(env.REDIS_WAIT_REPLICAS, '1')
+  t.equal(find(ms, 'StatefulSet').length, 0, 'no built-in Redis')
+  env = envOf(render(['-f', example('redis-external-sentinel'), '--set', 'redis.external.sentinelExistingSecret=sentinel-pw']))
+  t.same(env.REDIS_SENTINEL_PASSWORD, { secretKeyRef: { name: 'sentinel-pw', key: 'sentinel-password' } })
+
+  ms = render(['-f', example('redis-external-cluster'), '--set', 'networkPolicy.enabled=true'])
+  env = envOf(ms)
+  t.equal(env.REDIS_CLUSTER_NODES, 'redis-0.example.net:6379,redis-1.example.net:6379,redis-2.example.net:6379')
+  t.equal(env.REDIS_TLS, 'true')
+  t.notOk('REDIS_ADDR' in env)
+  t.equal(envOf(render(['-f', example('redis-external-cluster'), '--set', 'redis.wait.replicas=0'])).REDIS_WAIT_REPLICAS, '0')
+  const listed = envOf(render(['--set', 'redis.external.enabled=true', '--set', 'redis.external.clusterNodes={a:7000,b:7001}', '--set', 'networkPolicy.enabled=true']))
+  t.equal(listed.REDIS_CLUSTER_NODES, 'a:7000,b:7001', 'a list works too')
+  const egress = one(render(['--set', 'redis.external.enabled=true', '--set', 'redis.external.clusterNodes={a:7000,b:7001}', '--set', 'networkPolicy.enabled=true']), 'NetworkPolicy').spec.egress
+  for (const port of [7000, 7001]) t.ok(egress.some((r: Manifest) => r.ports.some((p: Manifest) => p.port === port)), `egress to cluster port ${port}`)
+
+  t.match(renderFails(['-f', example('redis-external-sentinel'), '--set', 'redis.external.clusterNodes=a:1']), /exclude each other/)
+  t.match(renderFails(['--set', 'redis.external.enabled=true', '--set', 'redis.external.sentinels=a:26379']), /sentinelMasterName is required/)
+  t.match(renderFails(['--set', 'redis.external.enabled=true', '--set', 'redis.external.sentinels=nohost']), /sentinels/, 'host:port is checked')
+})
+
+t.test('standalone modes get no Sentinel, Cluster or WAIT settings (the seed examples mean what they meant)', async (t) => {
+  for (const args of [[], ['-f', example('high-availability')], ['-f', example('external-redis')], ['-f', example('production')]]) {
+    const env = envOf(render(args))
+    for (const v of ['REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER', 'REDIS_CLUSTER_NODES', 'REDIS_WAIT_REPLICAS', 'REDIS_WAIT_TIMEOUT_MS']) {
+      t.notOk(v in env, `${args.join(' ') || 'defaults'}: no ${v}`)
+    }
+    t.ok('REDIS_ADDR' in env, 'REDIS_ADDR as before')
+  }
+})

@@ -42,12 +42,20 @@ export interface RedisServer {
 export async function startRedis (t: Teardown, opts: { appendonly?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort()
   const dir = mkdtempSync(join(tmpdir(), 'mcpgw-redis-'))
+  return await redisProcess(t, port, [
+    '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
+    '--appendonly', opts.appendonly === true ? 'yes' : 'no', '--loglevel', 'warning'
+  ])
+}
+
+/**
+ * `redis-server <argv>` (a data node, a sentinel, a cluster node) answering PING on `port`;
+ * start() runs it again with the same arguments after a kill; killed at teardown.
+ */
+export async function redisProcess (t: Teardown, port: number, argv: string[]): Promise<RedisServer> {
   let child: ChildProcess | undefined
   const start = async (): Promise<void> => {
-    child = spawn('redis-server', [
-      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--dir', dir,
-      '--appendonly', opts.appendonly === true ? 'yes' : 'no', '--loglevel', 'warning'
-    ], { stdio: 'ignore' })
+    child = spawn('redis-server', argv, { stdio: 'ignore' })
     const probe = new Redis({ port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 })
     probe.on('error', () => {}) // refused until redis-server listens: expected
     for (let i = 0; i < 100; i++) {
@@ -61,7 +69,7 @@ export async function startRedis (t: Teardown, opts: { appendonly?: boolean } = 
         await sleep(50)
       }
     }
-    throw new Error('redis-server did not start')
+    throw new Error(`redis-server ${argv.join(' ')} did not start`)
   }
   const kill = async (): Promise<void> => {
     const running = child

@@ -1,56 +1,12 @@
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { openStore } from '../src/store/open-store.js'
 import { parseEnv } from '../src/config/env.js'
-import type { Store } from '../src/store/store.js'
 import { StoreFullError, StoreUnavailableError } from '../src/oauth/errors.js'
 import { sleep, startRedis } from './helper.js'
+import { contract } from './fixtures/store-contract.js'
 
 const quiet = { warn: () => {} }
-
-/** The behaviour every store must have, run against both implementations. */
-async function contract (t: Test, store: Store): Promise<void> {
-  t.equal(await store.get('a:1'), null, 'absent key reads null')
-  await store.set('a:1', 'one')
-  t.equal(await store.get('a:1'), 'one')
-  await store.set('a:ttl', 'soon gone', 1)
-  t.equal(await store.get('a:ttl'), 'soon gone')
-  t.same(await store.incr('n:ttl', 1), { count: 1, ttlSeconds: 1 }, 'a counter starts at 1 with its window')
-  t.equal((await store.incr('n:ttl', 1)).count, 2)
-  await sleep(1100)
-  t.equal(await store.get('a:ttl'), null, 'TTL honoured')
-  t.equal((await store.incr('n:ttl', 1)).count, 1, 'a counter starts again once its window is over')
-
-  t.same(await store.incr('n:1', 60), { count: 1, ttlSeconds: 60 })
-  const later = await store.incr('n:1', 3600)
-  t.equal(later.count, 2, 'counts up')
-  t.ok(later.ttlSeconds > 0 && later.ttlSeconds <= 60, 'a later increment never extends the window')
-  t.same(await Promise.all([store.incr('n:2', 60), store.incr('n:2', 60), store.incr('n:2', 60)]).then(r => r.map(x => x.count).sort()), [1, 2, 3], 'concurrent increments are atomic')
-
-  await store.set('code:x', 'payload')
-  t.equal(await store.getDel('code:x'), 'payload', 'getDel returns the value once')
-  t.equal(await store.getDel('code:x'), null, '...and only once')
-
-  t.equal(await store.cas('c:1', null, 'v1'), true, 'cas from absent')
-  t.equal(await store.cas('c:1', null, 'v2'), false, 'cas from absent fails when present')
-  t.equal(await store.cas('c:1', 'wrong', 'v2'), false, 'cas with a stale value fails')
-  t.equal(await store.cas('c:1', 'v1', 'v2', 60), true, 'cas with the current value swaps')
-  t.equal(await store.get('c:1'), 'v2')
-  await store.del('c:1')
-  t.equal(await store.get('c:1'), null)
-
-  const now = Math.floor(Date.now() / 1000)
-  await store.setAdd('s', 'live', now + 60)
-  await store.setAdd('s', 'dead', now - 1)
-  t.same(await store.setMembers('s'), ['live'], 'expired members drop out')
-
-  const got: string[] = []
-  await store.subscribe('chan', m => got.push(m))
-  await store.publish('chan', 'hello')
-  for (let i = 0; i < 20 && got.length === 0; i++) await sleep(25)
-  t.same(got, ['hello'], 'pub/sub delivers')
-  t.equal(await store.ping(), true)
-}
 
 t.test('memory store', async t => {
   const store = new MemoryStore({ longLived: 1000, shortLived: 1000 })

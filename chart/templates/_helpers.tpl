@@ -88,6 +88,29 @@ true and means the external one, so external wins.
 {{- end }}
 {{- end }}
 
+{{/* The built-in Redis as a master with replicas, Sentinel beside each node ("true" or ""). */}}
+{{- define "mcp-gateway.redisReplication" -}}
+{{- if and (eq (include "mcp-gateway.redisMode" .) "builtin") (eq .Values.redis.architecture "replication") }}true{{ end }}
+{{- end }}
+
+{{/* The built-in sentinels: each Redis pod's stable DNS name, port 26379 (REDIS_SENTINELS). */}}
+{{- define "mcp-gateway.redisSentinels" -}}
+{{- $name := include "mcp-gateway.redisFullname" . }}
+{{- $list := list }}
+{{- range $i := until (int .Values.redis.replication.replicas) }}
+{{- $list = append $list (printf "%s-%d.%s-headless.%s.svc:26379" $name $i $name $.Release.Namespace) }}
+{{- end }}
+{{- join "," $list }}
+{{- end }}
+
+{{/* Whether the gateway talks to Sentinel or a Cluster, where grant-bearing writes wait for a replica. */}}
+{{- define "mcp-gateway.redisReplicated" -}}
+{{- $x := .Values.redis.external }}
+{{- if include "mcp-gateway.redisReplication" . }}true
+{{- else if and (eq (include "mcp-gateway.redisMode" .) "external") (or $x.sentinels $x.clusterNodes) }}true
+{{- end }}
+{{- end }}
+
 {{/* Whether the gateway gets a Redis password, and where it lives. */}}
 {{- define "mcp-gateway.redisPasswordSecretName" -}}
 {{- $mode := include "mcp-gateway.redisMode" . }}

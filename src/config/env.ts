@@ -22,6 +22,12 @@ export const EnvSchema = Type.Object({
   REDIS_ADDR: Type.Optional(Type.String()),
   REDIS_PASSWORD: Type.Optional(Type.String()),
   REDIS_TLS: Type.Boolean({ default: false }),
+  REDIS_SENTINELS: Type.Optional(Type.String({ description: 'Sentinel mode: host:port,host:port' })),
+  REDIS_SENTINEL_MASTER: Type.Optional(Type.String({ description: 'The master group name the sentinels watch' })),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(Type.String()),
+  REDIS_CLUSTER_NODES: Type.Optional(Type.String({ description: 'Cluster mode: host:port,host:port (any subset of the nodes)' })),
+  REDIS_WAIT_REPLICAS: Type.Integer({ default: 1, minimum: 0, description: 'Replicas that must acknowledge a grant-bearing write (Sentinel, Cluster; 0: do not wait)' }),
+  REDIS_WAIT_TIMEOUT_MS: Type.Integer({ default: 500, minimum: 1, maximum: 10000 }),
   JWT_SIGNING_KEY: Type.Optional(Type.String()),
   ENCRYPTION_KEY: Type.Optional(Type.String()),
   KEYS_FILE: Type.String({ default: '.mcp-gateway/keys.json' }),
@@ -82,6 +88,7 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
   if (env.REDIS_ADDR !== undefined && !/^[^\s:]+:\d+$/.test(env.REDIS_ADDR)) {
     throw new ConfigError('REDIS_ADDR', 'must be host:port')
   }
+  checkRedisMode(env)
   if (!/^(true|false|\d+)$/.test(env.TRUST_PROXY)) {
     throw new ConfigError('TRUST_PROXY', 'must be true, false or a number of hops')
   }
@@ -95,6 +102,36 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
   if (env.JWT_SIGNING_KEY !== undefined) parseSigningKeys(env.JWT_SIGNING_KEY)
   if (env.ENCRYPTION_KEY !== undefined) parseEncryptionKey(env.ENCRYPTION_KEY)
   return env
+}
+
+/** One Redis mode at a time, each with what it needs; a wrong combination names the variables. */
+function checkRedisMode (env: Env): void {
+  const modes = [
+    env.REDIS_URL !== undefined || env.REDIS_ADDR !== undefined ? 'REDIS_URL/REDIS_ADDR' : undefined,
+    env.REDIS_SENTINELS !== undefined ? 'REDIS_SENTINELS' : undefined,
+    env.REDIS_CLUSTER_NODES !== undefined ? 'REDIS_CLUSTER_NODES' : undefined
+  ].filter(m => m !== undefined)
+  if (modes.length > 1) throw new ConfigError(modes[1], `cannot be combined with ${modes[0]}: set one Redis mode`)
+  for (const name of ['REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const) {
+    const value = env[name]
+    if (value !== undefined && !commaList(value).every(node => /^[^\s:,]+:\d+$/.test(node))) {
+      throw new ConfigError(name, 'must be host:port,host:port')
+    }
+  }
+  if (env.REDIS_SENTINELS !== undefined && env.REDIS_SENTINEL_MASTER === undefined) {
+    throw new ConfigError('REDIS_SENTINEL_MASTER', 'is required with REDIS_SENTINELS (the master group name)')
+  }
+  for (const name of ['REDIS_SENTINEL_MASTER', 'REDIS_SENTINEL_PASSWORD'] as const) {
+    if (env[name] !== undefined && env.REDIS_SENTINELS === undefined) throw new ConfigError(name, 'needs REDIS_SENTINELS')
+  }
+}
+
+/** host:port pairs of a REDIS_SENTINELS or REDIS_CLUSTER_NODES value (checked by parseEnv). */
+export function hostPorts (value: string): Array<{ host: string, port: number }> {
+  return commaList(value).map(node => {
+    const i = node.lastIndexOf(':')
+    return { host: node.slice(0, i), port: Number(node.slice(i + 1)) }
+  })
 }
 
 function checkBaseUrl (value: string): void {

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import fastifyRedis from '@fastify/redis'
 import type { FastifyInstance } from 'fastify'
+import type { Redis } from 'ioredis'
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
 
@@ -15,7 +16,8 @@ async function storePlugin (fastify: FastifyInstance): Promise<void> {
   const { store, redis, description } = await openStore(fastify.config.env, fastify.log)
   fastify.log.info({ store: store.kind }, `store: ${description}`)
   if (redis !== undefined) {
-    await fastify.register(fastifyRedis, { client: redis, closeClient: false })
+    // The rate limiter's one-key script runs on every mode's client alike.
+    await fastify.register(fastifyRedis, { client: redis as Redis, closeClient: false })
   }
   fastify.decorate('store', store)
   fastify.addHook('onClose', async () => { await store.close() })

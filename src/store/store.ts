@@ -29,6 +29,8 @@ export interface Store {
   onReconnect (handler: () => void): void
   /** Whether the backend answers right now. */
   ping (): Promise<boolean>
+  /** Redis only: its mode and the node(s) it writes to, for /readyz. */
+  location?: () => StoreLocation
   close (): Promise<void>
   /**
    * Atomically adds one to a counter; the first increment starts its window of `ttlSeconds`
@@ -36,5 +38,7 @@ export interface Store {
    */
   incr (key: string, ttlSeconds: number): Promise<{ count: number, ttlSeconds: number }>
 }
+
+export interface StoreLocation { mode: string, node: string }
 
 export const NAMESPACE = 'mcpgw:'
