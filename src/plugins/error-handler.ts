@@ -31,6 +31,10 @@ async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
       return await reply.code(error.statusCode).headers(error.headers).send(error.toJSON())
     }
     const status = (error as FastifyError).statusCode ?? 500
+    // Fastify closes the connection on a body it did not read; the client, still uploading, gets
+    // a reset that can overtake the 413. Kept open, Node reads and drops the rest (bounded by
+    // REQUEST_TIMEOUT_MS) and the answer arrives.
+    if ((error as FastifyError).code === 'FST_ERR_CTP_BODY_TOO_LARGE') reply.removeHeader('connection')
     if (status < 500) {
       if (page) return await sendPage(reply, new ErrorPage('Request refused', error.message, status))
       return await reply.code(status).send({ error: 'invalid_request', error_description: error.message })
