@@ -4,6 +4,7 @@ import type { Agent } from 'undici'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
 import type { GatewayMetrics } from '../plugins/metrics.js'
+import { noChildLogger } from '../request-log.js'
 import { withoutClientOnlyHeaders } from './client-headers.js'
 import { guard } from './guard.js'
 import { routeRelay, type UpstreamErrorKind, type UpstreamResponse } from './relay.js'
@@ -64,6 +65,7 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
   const relay = routeRelay(route, shared.streams, countUpstreamError as (kind: UpstreamErrorKind) => void)
 
   // Routes with tool rules get the bytes: the interceptor refuses what is not strict UTF-8.
+  child.setChildLoggerFactory(noChildLogger)
   child.addContentTypeParser(['application/json', 'text/plain'], { parseAs: interceptor.readsBodies ? 'buffer' : 'string', bodyLimit: PROXY_BODY_LIMIT }, (_request, body, done) => { done(null, body) })
   child.addHook('onRequest', guard(route, { isOriginAllowed: fastify.isOriginAllowed, bearer: fastify.checkBearer(route), sessions }))
   child.addHook('preHandler', interceptor.inspect)
