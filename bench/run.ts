@@ -562,7 +562,7 @@ function report (f: Findings): void {
     `${new Date().toISOString()} · ${cpus().length} CPUs (${cpuName}) · Node ${process.version} · ${version('nginx', '-v')} · ${version('wrk', '-v')}`,
     `${ROUNDS} interleaved rounds × ${TARGETS.length} targets: ${LOAD_SECONDS} s at ${CONNECTIONS} connections, then ${LATENCY_SECONDS} s at ${LATENCY_CONNECTIONS} as fast as they go, then ${PACED_SECONDS} s at ${LATENCY_CONNECTIONS} paced (${THINK_MS} ms think time per connection); medians over rounds.`,
     pinning ? 'wrk (1 thread) on core 0; proxy and upstream on core 1 (taskset).' : 'Not pinned (taskset missing or one core): expect more noise.',
-    'Gateway (and policy): ES256 bearer verified with audience check, Mcp-Session-Id HMAC check, metrics on, one info log line per request to a file, Redis store.',
+    'Gateway (and policy): ES256 bearer verified with audience check, Mcp-Session-Id binding checked (HMAC, verified values remembered), metrics on, one info log line per request to a file, Redis store.',
     'nginx: 1 worker, upstream keepalive 64, access log to a file.',
     'ceiling: node:http + one undici Pool (bench/node-ceiling.ts), bodies buffered, no auth, no logs, no metrics.',
     'policy: the same gateway process, a route with tool rules (allow and deny globs): every body read strictly (UTF-8 check, JSON parse), the tools/call decided, the answer parsed for the audit outcome.',
