@@ -1,6 +1,6 @@
 import { hkdfSync } from 'node:crypto'
 import fp from 'fastify-plugin'
-import cookie from '@fastify/cookie'
+import type { FastifyCookieOptions } from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { UpstreamIdentity } from '../oauth/allow-list.js'
 import { s256 } from '../oauth/pkce.js'
@@ -30,6 +30,8 @@ export interface UpstreamLoginState {
 }
 
 export interface AuthorizationFlow {
+  /** @fastify/cookie's options for the authorization server's context (see plugins/oauth-context.ts). */
+  cookieOptions: FastifyCookieOptions
   /** Stores the request behind the consent page; the form must come back from this browser. */
   openTransaction: (request: FastifyRequest, reply: FastifyReply, pending: PendingAuthorization) => Promise<{ transactionId: string, csrfToken: string }>
   /** Single use; undefined when unknown, expired, from another browser or with a wrong CSRF token. */
@@ -89,10 +91,6 @@ async function authorizationFlowPlugin (fastify: FastifyInstance): Promise<void>
   // One cookie per login, named after its state, so that logins running at once in one browser
   // (two MCP servers added together) do not overwrite each other's.
   const loginCookie = (state: string): string => `${prefix}mcpgw-login-${hashSecret(state).slice(0, 16)}`
-  await fastify.register(cookie, {
-    secret: Buffer.from(hkdfSync('sha256', key, '', 'mcpgw cookies', 32)).toString('base64'),
-    parseOptions: { path: '/', httpOnly: true, secure, sameSite: 'lax', signed: true }
-  })
 
   const readCookie = (request: FastifyRequest, name: string): string | undefined => {
     const raw = request.cookies[name]
@@ -104,6 +102,11 @@ async function authorizationFlowPlugin (fastify: FastifyInstance): Promise<void>
   const approvalKey = (sub: string, clientId: string, resource: string): string => `consent:${hashSecret(`${sub}\n${clientId}\n${resource}`)}`
 
   const flow: AuthorizationFlow = {
+    cookieOptions: {
+      secret: Buffer.from(hkdfSync('sha256', key, '', 'mcpgw cookies', 32)).toString('base64'),
+      parseOptions: { path: '/', httpOnly: true, secure, sameSite: 'lax', signed: true }
+    },
+
     async openTransaction (request, reply, pending) {
       let browser = readCookie(request, BROWSER_COOKIE)
       if (browser === undefined) {

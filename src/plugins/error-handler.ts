@@ -3,6 +3,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { ErrorPage, OAuthError } from '../oauth/errors.js'
 import { renderErrorPage } from '../oauth/consent-page.js'
 import { sendHtmlPage } from '../http/html-page.js'
+import { logFields } from '../request-log.js'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,7 +27,7 @@ async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
     // A page a browser opens (route config `browserPage`) answers a refusal or a busy store with a page.
     const page = request.routeOptions.config.browserPage === true
     if (error instanceof OAuthError) {
-      if (error.statusCode >= 500) request.log.warn({ err: error.cause ?? error }, error.message)
+      if (error.statusCode >= 500) request.log.warn({ ...logFields(request), err: error.cause ?? error }, error.message)
       if (page) return await sendPage(reply, new ErrorPage(error.statusCode >= 500 ? 'Try again shortly' : 'Request refused', error.message, error.statusCode, error.headers))
       return await reply.code(error.statusCode).headers(error.headers).send(error.toJSON())
     }
@@ -39,7 +40,7 @@ async function errorHandlerPlugin (fastify: FastifyInstance): Promise<void> {
       if (page) return await sendPage(reply, new ErrorPage('Request refused', error.message, status))
       return await reply.code(status).send({ error: 'invalid_request', error_description: error.message })
     }
-    request.log.error({ err: error }, 'unhandled error')
+    request.log.error({ ...logFields(request), err: error }, 'unhandled error')
     return await reply.code(500).send({ error: 'server_error', error_description: 'Internal error' })
   })
 

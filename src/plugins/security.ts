@@ -1,7 +1,5 @@
 import fp from 'fastify-plugin'
 import cors from '@fastify/cors'
-import helmet from '@fastify/helmet'
-import rateLimit from '@fastify/rate-limit'
 import type { FastifyInstance } from 'fastify'
 
 declare module 'fastify' {
@@ -30,15 +28,6 @@ async function securityPlugin (fastify: FastifyInstance): Promise<void> {
     exposedHeaders: MCP_EXPOSED_HEADERS,
     maxAge: 600
   })
-  // Security headers matter on the HTML pages (consent, errors); routes opt in so the proxied
-  // path does not pay for them.
-  await fastify.register(helmet, { global: false })
-  await fastify.register(rateLimit, {
-    global: false,
-    redis: fastify.hasDecorator('redis') ? fastify.redis : undefined,
-    nameSpace: 'mcpgw:ratelimit:',
-    skipOnError: true
-  })
 }
 
-export default fp(securityPlugin, { name: 'security', fastify: '5.x', dependencies: ['config', 'store'] })
+export default fp(securityPlugin, { name: 'security', fastify: '5.x', dependencies: ['config'] })

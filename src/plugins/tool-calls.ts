@@ -7,6 +7,7 @@ import { decodeStrictBody } from '../mcp/strict-body.js'
 import { SseMessages } from '../mcp/sse-messages.js'
 import { insufficientScope } from '../oauth/challenge.js'
 import type { Caller } from '../policy/tool-policy.js'
+import { logFields } from '../request-log.js'
 
 interface ToolCallState {
   calls: McpCall[]
@@ -16,17 +17,28 @@ interface ToolCallState {
   outcomes: Map<string | number | null, 'ok' | 'error'>
 }
 
-export interface ToolCalls {
-  /** Whether the route reads request bodies (tool rules or audit): its parser must hand over bytes. */
-  readsBodies: (route: RouteConfig) => boolean
-  /** preHandler for a route: 2026-07-28 header checks, tool policy, step-up challenges. */
-  inspect: (route: RouteConfig) => preHandlerHookHandler
-  /** Whether the upstream answer must be looked at (tools/list filtering, call outcomes). */
-  watches: (request: FastifyRequest) => boolean
-  rewriteJson: (route: RouteConfig, request: FastifyRequest, body: Buffer) => Buffer
-  rewriteSse: (route: RouteConfig, request: FastifyRequest, stream: Readable) => Readable
+/** What the relay does with an answer the interceptor watches (tools/list filtering, call outcomes). */
+export interface AnswerWatch {
+  /** The answer must be read whole, whatever its size: the policy may take tools out of it. */
+  readWhole: boolean
+  json: (body: Buffer) => Buffer
+  sse: (stream: Readable) => Readable
+}
+
+/** One route's tool interceptor, built once at start-up (see proxy/pipeline.ts). */
+export interface ToolInterceptor {
+  /** Whether the route reads request bodies strictly (tool rules or audit): its parser must hand over bytes. */
+  readsBodies: boolean
+  /** preHandler: 2026-07-28 header checks, tool policy, step-up challenges. */
+  inspect: preHandlerHookHandler
+  /** What the relay must do with this request's answer; null when it passes untouched. */
+  watch: (request: FastifyRequest) => AnswerWatch | null
   /** onResponse: one audit record and metrics per tools/call. */
-  finish: (route: RouteConfig, request: FastifyRequest, reply: FastifyReply) => void
+  finish: (request: FastifyRequest, reply: FastifyReply) => void
+}
+
+export interface ToolCalls {
+  interceptor: (route: RouteConfig) => ToolInterceptor
 }
 
 declare module 'fastify' {
@@ -75,7 +87,7 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     const tool = call.name ?? ''
     const record: Record<string, unknown> = { route: route.pattern, tool, outcome, ms: Math.round(ms * 10) / 10, sub: auth?.sub, email: auth?.email, client: auth?.client_id }
     if (route.auditArguments) record.arguments = call.arguments
-    request.log.info({ audit: record }, 'tools/call')
+    request.log.info({ ...logFields(request), audit: record }, 'tools/call')
     const label = toolLabel(route.pattern, tool)
     calls.inc({ route: route.pattern, tool: label, outcome })
     duration.observe({ route: route.pattern, tool: label }, ms / 1000)
@@ -173,51 +185,56 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     return false
   }
 
-  const toolCalls: ToolCalls = {
-    readsBodies,
-
-    // Callback-style and synchronous: every proxied request passes here, and an async hook would
-    // cost each one a promise even when the body is not about tools.
-    inspect: route => function inspectToolCalls (request, reply, done) {
-      let replied: boolean
-      try {
-        replied = examine(route, request, reply)
-      } catch (err) {
-        done(err as Error)
-        return
-      }
-      if (!replied) done()
-    },
-
-    watches: request => request.toolCalls !== null,
-
-    rewriteJson (route, request, body) {
-      let parsed: unknown
-      try {
-        parsed = JSON.parse(body.toString('utf8'))
-      } catch {
-        return body
-      }
-      const result = rewriteMessages(parsed, message => observe(route, request.toolCalls as ToolCallState, message))
-      return result === undefined ? body : Buffer.from(JSON.stringify(result))
-    },
-
-    rewriteSse (route, request, stream) {
-      const state = request.toolCalls as ToolCallState
-      // pipeline: an upstream error or a client that goes away tears down both sides.
-      return pipeline(stream, new SseMessages(message => observe(route, state, message)), () => {})
-    },
-
-    finish (route, request, reply) {
-      const state = request.toolCalls
-      if (state === null) return
-      const ms = performance.now() - state.startedAt
-      for (const call of state.calls) {
-        if (call.method !== 'tools/call') continue
-        const outcome = state.outcomes.get(call.id) ?? (reply.statusCode >= 400 ? `http_${reply.statusCode}` : reply.raw.writableFinished ? 'ok' : 'aborted')
-        audit(route, request, call, outcome, ms)
-      }
+  function rewriteJson (route: RouteConfig, state: ToolCallState, body: Buffer): Buffer {
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(body.toString('utf8'))
+    } catch {
+      return body
     }
+    const result = rewriteMessages(parsed, message => observe(route, state, message))
+    return result === undefined ? body : Buffer.from(JSON.stringify(result))
+  }
+
+  const toolCalls: ToolCalls = {
+    interceptor: route => ({
+      readsBodies: readsBodies(route),
+
+      // Callback-style and synchronous: every proxied request passes here, and an async hook would
+      // cost each one a promise even when the body is not about tools.
+      inspect: function inspectToolCalls (request, reply, done) {
+        let replied: boolean
+        try {
+          replied = examine(route, request, reply)
+        } catch (err) {
+          done(err as Error)
+          return
+        }
+        if (!replied) done()
+      },
+
+      watch (request) {
+        const state = request.toolCalls
+        if (state === null) return null
+        return {
+          readWhole: state.calls.some(c => c.method === 'tools/list'),
+          json: body => rewriteJson(route, state, body),
+          // pipeline: an upstream error or a client that goes away tears down both sides.
+          sse: stream => pipeline(stream, new SseMessages(message => observe(route, state, message)), () => {})
+        }
+      },
+
+      finish (request, reply) {
+        const state = request.toolCalls
+        if (state === null) return
+        const ms = performance.now() - state.startedAt
+        for (const call of state.calls) {
+          if (call.method !== 'tools/call') continue
+          const outcome = state.outcomes.get(call.id) ?? (reply.statusCode >= 400 ? `http_${reply.statusCode}` : reply.raw.writableFinished ? 'ok' : 'aborted')
+          audit(route, request, call, outcome, ms)
+        }
+      }
+    })
   }
 
   /**
