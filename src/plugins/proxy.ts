@@ -156,6 +156,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
     headers['x-forwarded-proto'] = publicProto
     headers['x-forwarded-host'] = publicUrl.host
     headers['x-request-id'] = request.id
+    fastify.tracing?.upstreamStart(request, route.targetUrl, headers)
     if (route.upstreamAuth === 'provider_token' && route.upstreamHeader !== undefined) {
       const name = route.upstreamHeader.name
       headers[name] = name === 'authorization' ? `Bearer ${request.providerToken ?? ''}` : request.providerToken ?? ''
@@ -178,6 +179,7 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
   }
 
   function relay (route: RouteConfig, reply: FastifyReply, res: UpstreamResponse): void {
+    fastify.tracing?.upstreamEnd(reply.request, res.statusCode)
     if (res.statusCode === 401) {
       // The upstream refused the gateway's own credentials; passing its challenge on would send
       // the client to log in somewhere else.
