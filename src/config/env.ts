@@ -12,6 +12,7 @@ export const EnvSchema = Type.Object({
   BASE_URL: Type.String({ default: 'http://localhost:8080', description: 'Public origin and issuer' }),
   HOST: Type.String({ default: '0.0.0.0' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve /metrics only on this port (unset: on PORT)' })),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -100,6 +101,9 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
     throw new ConfigError('REDIS_ADDR', 'must be host:port')
   }
   checkRedisMode(env)
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
+    throw new ConfigError('METRICS_PORT', 'must differ from PORT (leave it unset to serve /metrics on PORT)')
+  }
   if (!/^(true|false|\d+)$/.test(env.TRUST_PROXY)) {
     throw new ConfigError('TRUST_PROXY', 'must be true, false or a number of hops')
   }

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import metricsModule from 'fastify-metrics'
 import type { FastifyInstance } from 'fastify'
 import { OAuthError } from '../oauth/errors.js'
+import { MetricsListener } from '../metrics-listener.js'
 
 // fastify-metrics is CommonJS with an ES default export.
 const fastifyMetrics = metricsModule.default
@@ -19,15 +20,21 @@ declare module 'fastify' {
   }
 }
 
+/** Scrape path, kept out of route metrics and traces. */
+const METRICS_PATH = '/metrics'
+
 async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
+  const { env } = fastify.config
+  // With METRICS_PORT, /metrics lives only on that port; the main one answers 404 for it.
+  const ownPort = env.METRICS_PORT !== undefined
   await fastify.register(fastifyMetrics, {
-    endpoint: '/metrics',
+    endpoint: ownPort ? null : METRICS_PATH,
     // Tests build many apps in one process; each starts from a clean registry.
     clearRegisterOnInit: true,
     routeMetrics: {
       enabled: { histogram: true, summary: false },
       registeredRoutesOnly: true,
-      routeBlacklist: ['/metrics', '/healthz', '/readyz']
+      routeBlacklist: [METRICS_PATH, '/healthz', '/readyz']
     }
   })
   const { Counter } = fastify.metrics.client
@@ -37,6 +44,19 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
     upstreamErrors: new Counter({ name: 'mcpgw_upstream_errors_total', help: 'Upstream failures by route and kind', labelNames: ['route', 'kind'] })
   }
   fastify.decorate('gatewayMetrics', metrics)
+  if (ownPort) {
+    const register = fastify.metrics.client.register
+    const listener = new MetricsListener(register, err => { fastify.log.error({ err }, 'metrics could not be collected') })
+    // On ready, not on listen: a port already taken stops start-up instead of leaving no metrics.
+    fastify.addHook('onReady', async () => {
+      try {
+        await listener.listen(env.HOST, env.METRICS_PORT as number)
+      } catch (err) {
+        throw new Error(`METRICS_PORT ${env.METRICS_PORT as number}: ${(err as Error).message}`)
+      }
+    })
+    fastify.addHook('onClose', async () => { await listener.close() })
+  }
   fastify.addHook('onError', async (_request, _reply, error) => {
     if (error instanceof OAuthError && (error.code === 'invalid_token' || error.code === 'insufficient_scope' || error.reason === 'token_in_query')) {
       metrics.authFailures.inc({ reason: error.reason })
@@ -44,4 +64,4 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x' })
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['config'] })
