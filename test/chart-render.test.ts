@@ -154,7 +154,7 @@ t.test('defaults', async (t) => {
     maxUnavailable: 1,
     selector: { matchLabels: dep.spec.selector.matchLabels },
   })
-  for (const kind of ['HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'ServiceMonitor']) {
+  for (const kind of ['HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule']) {
     t.equal(find(ms, kind).length, 0, `no ${kind} by default`)
   }
 

@@ -12,11 +12,27 @@ export interface GatewayMetrics {
   proxied: Counter<'route' | 'status'>
   authFailures: Counter<'reason'>
   upstreamErrors: Counter<'route' | 'kind'>
+  /** Provider callbacks: ok, refused (allow-lists), denied (at the provider), failed (the exchange). */
+  logins: Counter<'outcome'>
+  /** kind client (refresh_token grants) or provider (the user's provider token); outcome ok, refused, error. */
+  refreshes: Counter<'kind' | 'outcome'>
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     gatewayMetrics: GatewayMetrics
+  }
+}
+
+/** Counts one refresh: refused when `refused(err)` says the grant is gone (the user must log in again), error otherwise. */
+export async function countRefresh<T> (metrics: GatewayMetrics, kind: 'client' | 'provider', refused: (err: unknown) => boolean, run: () => Promise<T>): Promise<T> {
+  try {
+    const result = await run()
+    metrics.refreshes.inc({ kind, outcome: 'ok' })
+    return result
+  } catch (err) {
+    metrics.refreshes.inc({ kind, outcome: refused(err) ? 'refused' : 'error' })
+    throw err
   }
 }
 
@@ -37,12 +53,29 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       routeBlacklist: [METRICS_PATH, '/healthz', '/readyz']
     }
   })
-  const { Counter } = fastify.metrics.client
+  const { Counter, Gauge } = fastify.metrics.client
+  const { store, keys } = fastify
   const metrics: GatewayMetrics = {
     proxied: new Counter({ name: 'mcpgw_proxied_requests_total', help: 'Proxied MCP requests by route and status', labelNames: ['route', 'status'] }),
     authFailures: new Counter({ name: 'mcpgw_auth_failures_total', help: 'Refused bearer tokens by reason', labelNames: ['reason'] }),
-    upstreamErrors: new Counter({ name: 'mcpgw_upstream_errors_total', help: 'Upstream failures by route and kind', labelNames: ['route', 'kind'] })
+    upstreamErrors: new Counter({ name: 'mcpgw_upstream_errors_total', help: 'Upstream failures by route and kind', labelNames: ['route', 'kind'] }),
+    logins: new Counter({ name: 'mcpgw_logins_total', help: 'Logins at the identity provider by outcome', labelNames: ['outcome'] }),
+    refreshes: new Counter({ name: 'mcpgw_refreshes_total', help: 'Token refreshes by kind (client, provider) and outcome', labelNames: ['kind', 'outcome'] })
   }
+  /* eslint-disable no-new -- the registry holds them; collect() reads the state at scrape time */
+  new Gauge({
+    name: 'mcpgw_store_up',
+    help: '1 when the store (redis or memory) answers',
+    labelNames: ['store'],
+    // A ping per scrape says what /readyz would.
+    async collect () { this.set({ store: store.kind }, await store.ping() ? 1 : 0) }
+  })
+  new Gauge({
+    name: 'mcpgw_signing_key_created_timestamp_seconds',
+    help: 'When the signing key was created (0: unknown, a key from the environment)',
+    collect () { this.set(keys.signing[0]?.createdAt ?? 0) }
+  })
+  /* eslint-enable no-new */
   fastify.decorate('gatewayMetrics', metrics)
   if (ownPort) {
     const register = fastify.metrics.client.register
@@ -64,4 +97,4 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['config'] })
+export default fp(metricsPlugin, { name: 'metrics', fastify: '5.x', dependencies: ['config', 'store', 'keys'] })
