@@ -8,7 +8,7 @@ import { buildApp } from '../src/app.js'
  *
  * Environment: BENCH_PORT, BENCH_UPSTREAM (origin), REDIS_URL (or REDIS_SENTINELS with
  * REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES; REDIS_WAIT_REPLICAS), OAUTH_OIDC_ISSUER,
- * OAUTH_OIDC_CLIENT_ID, OAUTH_OIDC_CLIENT_SECRET.
+ * OAUTH_OIDC_CLIENT_ID, OAUTH_OIDC_CLIENT_SECRET; BENCH_OTLP (an OTLP/HTTP endpoint) traces every request.
  */
 const port = Number(process.env.BENCH_PORT)
 const upstream = process.env.BENCH_UPSTREAM as string
@@ -31,7 +31,9 @@ const app = await buildApp({
     OAUTH_OIDC_CLIENT_ID: process.env.OAUTH_OIDC_CLIENT_ID,
     OAUTH_OIDC_CLIENT_SECRET: process.env.OAUTH_OIDC_CLIENT_SECRET,
     // The refresh bench sends each grant from its own X-Forwarded-For address (see run.ts).
-    TRUST_PROXY: 'true'
+    TRUST_PROXY: 'true',
+    OTEL_EXPORTER_OTLP_ENDPOINT: process.env.BENCH_OTLP,
+    OTEL_TRACES_SAMPLER: 'always_on'
   },
   configFile: {
     proxies: [

@@ -14,8 +14,8 @@
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { request, Agent as HttpAgent } from 'node:http'
-import { createServer } from 'node:net'
+import { createServer as createHttpServer, request, Agent as HttpAgent } from 'node:http'
+import { createServer, type AddressInfo } from 'node:net'
 import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -63,10 +63,11 @@ deadline.unref()
 
 /**
  * ceiling: node:http + one undici Pool, bodies buffered, nothing else (what any Node proxy reaches
- * here); policy: the same gateway, a route with tool rules (every body read strictly, each call decided).
+ * here); policy: the same gateway, a route with tool rules (every body read strictly, each call
+ * decided); traced: the gateway tracing every request to an OTLP sink.
  */
-type TargetName = 'direct' | 'nginx' | 'ceiling' | 'gateway' | 'policy'
-const TARGETS: TargetName[] = ['direct', 'nginx', 'ceiling', 'gateway', 'policy']
+type TargetName = 'direct' | 'nginx' | 'ceiling' | 'gateway' | 'policy' | 'traced'
+const TARGETS: TargetName[] = ['direct', 'nginx', 'ceiling', 'gateway', 'policy', 'traced']
 
 interface WrkResult { requests: number, seconds: number, errors: number, p50: number, p99: number }
 interface Sample extends WrkResult { rps: number, cpuUs: number, upstreamCpuUs: number, rssMb: number }
@@ -369,7 +370,7 @@ function compile (): string {
 async function main (): Promise<void> {
   ensureTools()
   if (pinning) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' })
-  const [upstreamPort, nginxPort, gatewayPort, redisPort, ceilingPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()]
+  const [upstreamPort, nginxPort, gatewayPort, redisPort, ceilingPort, tracedPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()]
   const build = compile()
 
   start(onCore(1, ['redis-server', '--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', work, '--loglevel', 'warning']))
@@ -418,6 +419,17 @@ http {
   }
   const gateway = start(onCore(1, [process.execPath, ...(process.env.BENCH_CPU_PROF !== undefined ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), join(build, 'gateway-process.js')]), { stdout: logFd, env: gatewayEnv, ipc: true })
   const hello = await new Promise<{ tokens: Record<string, string> }>(resolve => gateway.once('message', m => resolve(m as never)))
+  // traced: a second gateway process tracing every request (sampling 1.0) to an OTLP/HTTP sink
+  // in this process that only counts the batches; its log goes to the same file.
+  let spanBatches = 0
+  const sink = createHttpServer((req, res) => { req.resume().once('end', () => { spanBatches++; res.writeHead(200, { 'content-type': 'application/json' }).end('{}') }) })
+  await new Promise<void>(resolve => sink.listen(0, HOST, resolve))
+  const traced = start(onCore(1, [process.execPath, join(build, 'gateway-process.js')]), {
+    stdout: logFd,
+    env: { ...gatewayEnv, BENCH_PORT: String(tracedPort), BENCH_OTLP: `http://${HOST}:${(sink.address() as AddressInfo).port}` },
+    ipc: true
+  })
+  const tracedHello = await new Promise<{ tokens: Record<string, string> }>(resolve => traced.once('message', m => resolve(m as never)))
   closeSync(logFd)
   await waitForPort(nginxPort, 'nginx')
 
@@ -441,7 +453,8 @@ http {
     await target('nginx', nginxPort, '/mcp', {}, () => family(nginx.pid as number))(),
     await target('ceiling', ceilingPort, '/mcp', {}, () => [ceiling.pid as number])(),
     await target('gateway', gatewayPort, '/bench/mcp', auth, () => [gateway.pid as number])(),
-    await target('policy', gatewayPort, '/policy/mcp', { authorization: `Bearer ${hello.tokens['/policy/mcp']}` }, () => [gateway.pid as number])()
+    await target('policy', gatewayPort, '/policy/mcp', { authorization: `Bearer ${hello.tokens['/policy/mcp']}` }, () => [gateway.pid as number])(),
+    await target('traced', tracedPort, '/bench/mcp', { authorization: `Bearer ${tracedHello.tokens['/bench/mcp']}` }, () => [traced.pid as number])()
   ]
   const upstreamPid = upstream.pid as number
   const idleRss = rssMb([gateway.pid as number])
@@ -449,9 +462,9 @@ http {
   console.log(`warming up (${WARMUP_SECONDS} s each)…`)
   for (const target of targets) await wrk(target.url, target.script, CONNECTIONS, WARMUP_SECONDS)
 
-  const load: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [] }
-  const light: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [] }
-  const paced: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [] }
+  const load: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [], traced: [] }
+  const light: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [], traced: [] }
+  const paced: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [], traced: [] }
   let gatewayRequests = 0
   const redisBefore = redisCommands(redisPort)
   for (let round = 0; round < ROUNDS; round++) {
@@ -490,12 +503,15 @@ http {
   const redisModes = await measureRedisModes({ build, upstreamOrigin: `http://${HOST}:${upstreamPort}`, onCore, measureRefresh })
 
   stopping = true
-  gateway.kill('SIGTERM')
-  await new Promise(resolve => gateway.once('exit', resolve))
+  for (const child of [gateway, traced]) {
+    child.kill('SIGTERM')
+    await new Promise(resolve => child.once('exit', resolve))
+  }
+  sink.close()
   const logLines = readFileSync(logFile, 'utf8').split('\n').filter(l => l.includes('"msg":"request"')).length
 
   sseAgent.destroy()
-  report({ load, light, paced, sse, idleRss, redisPerRequest, gatewayRequests, logLines, refresh, redisModes })
+  report({ load, light, paced, sse, idleRss, redisPerRequest, gatewayRequests, logLines, refresh, redisModes, spanBatches })
 }
 
 // --- report ---------------------------------------------------------------------------------
@@ -511,6 +527,8 @@ interface Findings {
   logLines: number
   refresh: RefreshFigures
   redisModes: Array<{ mode: string, refresh: RefreshFigures }>
+  /** OTLP batches the traced gateway sent. */
+  spanBatches: number
 }
 
 function report (f: Findings): void {
@@ -573,6 +591,7 @@ function report (f: Findings): void {
     '',
     `Ratios (per round, median): gateway/ceiling ${fmt(vsCeiling, 2)} · ceiling/nginx ${fmt(ratio('ceiling', 'nginx', 'rps'), 2)} · gateway/nginx ${fmt(vsNginx, 2)} · gateway/direct ${fmt(vsDirect, 2)} · nginx/direct ${fmt(ratio('nginx', 'direct', 'rps'), 2)} · gateway CPU per request / nginx ${fmt(ratio('gateway', 'nginx', 'cpuUs'), 2)}`,
     `Policy route against the plain route (per round, median): req/s c${CONNECTIONS} ${fmt(ratio('policy', 'gateway', 'rps'), 2)}× · CPU µs per request policy − plain ${signed(median(f.load.policy.map((s, i) => s.cpuUs - f.load.gateway[i].cpuUs)))} (CPU ratio ${fmt(ratio('policy', 'gateway', 'cpuUs'), 2)}×) · paced c${LATENCY_CONNECTIONS} p50 policy − plain ${signed(median(f.paced.policy.map((s, i) => s.p50 - f.paced.gateway[i].p50)), 2)} ms`,
+    `Traced (OpenTelemetry on, sampling 1.0, OTLP/HTTP JSON batches to a local sink; ${f.spanBatches} batches) against the plain route, same requests (per round, median): req/s c${CONNECTIONS} ${fmt(ratio('traced', 'gateway', 'rps'), 2)}× · CPU µs per request traced − plain ${signed(median(f.load.traced.map((s, i) => s.cpuUs - f.load.gateway[i].cpuUs)))} · paced c${LATENCY_CONNECTIONS} p50 traced − plain ${signed(median(f.paced.traced.map((s, i) => s.p50 - f.paced.gateway[i].p50)), 2)} ms`,
     `Gateway RSS: ${fmt(f.idleRss)} MB idle, ${fmt(peakRss)} MB peak under load. Log lines written: ${f.logLines} for ${f.gatewayRequests} measured requests (plus warm-up).`,
     `SSE (median of ${SSE_STREAMS} streams): first event direct ${fmt(firstDirect, 2)} ms, gateway ${fmt(firstGateway, 2)} ms; headers direct ${fmt(headersDirect, 2)} ms, gateway ${fmt(headersGateway, 2)} ms; inter-event gap direct ${fmt(gapDirect, 2)} ms, gateway ${fmt(gapGateway, 2)} ms (upstream sends every ${SSE.gapMs} ms).`,
     `Redis commands during the gateway loads: ${fmt(f.redisPerRequest * f.gatewayRequests)} for ${f.gatewayRequests} requests.`,

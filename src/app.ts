@@ -11,6 +11,7 @@ import grantsPlugin from './plugins/grants.js'
 import authorizationFlowPlugin from './plugins/authorization-flow.js'
 import securityPlugin from './plugins/security.js'
 import metricsPlugin from './plugins/metrics.js'
+import tracingPlugin from './plugins/tracing.js'
 import toolCallsPlugin from './plugins/tool-calls.js'
 import providerTokensPlugin from './plugins/provider-tokens.js'
 import healthRoutes from './routes/health.js'
@@ -45,7 +46,7 @@ function trustProxy (value: string): boolean | ((address: string, hop: number) =
 }
 
 /**
- * Builds the gateway from options: config → store → keys → tokens → upstream IdP, clients,
+ * Builds the gateway from options: config → tracing → store → keys → tokens → upstream IdP, clients,
  * grants, authorization flow → security → metrics → routes → one proxy per route. Throws
  * ConfigError before anything starts when the configuration is wrong.
  */
@@ -94,6 +95,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
   }
   await app.register(errorHandler)
   await app.register(configPlugin, { config })
+  await app.register(tracingPlugin)
   await app.register(storePlugin)
   await app.register(keysPlugin)
   await app.register(tokensPlugin)

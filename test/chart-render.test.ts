@@ -68,7 +68,7 @@ t.test('defaults', async (t) => {
   t.equal(dep.spec.replicas, 1)
   t.equal(c.image, 'ghcr.io/mcp-gateway/mcp-gateway:0.1.0', 'tag defaults to appVersion')
   t.equal(c.imagePullPolicy, 'IfNotPresent')
-  t.same(c.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }])
+  t.same(c.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }, { name: 'metrics', containerPort: 9464, protocol: 'TCP' }])
 
   t.match(c.livenessProbe, { httpGet: { path: '/healthz', port: 'http' } })
   t.match(c.readinessProbe, { httpGet: { path: '/readyz', port: 'http' } })
@@ -95,6 +95,7 @@ t.test('defaults', async (t) => {
   t.match(env, {
     HOST: '0.0.0.0',
     PORT: '8080',
+    METRICS_PORT: '9464',
     BASE_URL: 'http://localhost:8080',
     ALLOWED_ORIGINS: '*',
     LOG_LEVEL: 'info',
@@ -135,7 +136,7 @@ t.test('defaults', async (t) => {
 
   const svc = one(ms, 'Service', 'my-gateway-mcp-gateway')
   t.equal(svc.spec.type, 'ClusterIP')
-  t.same(svc.spec.ports, [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }])
+  t.same(svc.spec.ports, [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }, { name: 'metrics', port: 9464, targetPort: 'metrics', protocol: 'TCP' }])
   t.same(svc.spec.selector, dep.spec.selector.matchLabels, 'Service selects the gateway pods')
   t.equal(svc.spec.selector['app.kubernetes.io/component'], 'gateway', 'and not the Redis pods')
 
@@ -153,7 +154,7 @@ t.test('defaults', async (t) => {
     maxUnavailable: 1,
     selector: { matchLabels: dep.spec.selector.matchLabels },
   })
-  for (const kind of ['HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'ServiceMonitor']) {
+  for (const kind of ['HorizontalPodAutoscaler', 'Ingress', 'NetworkPolicy', 'ServiceMonitor', 'PrometheusRule']) {
     t.equal(find(ms, kind).length, 0, `no ${kind} by default`)
   }
 
@@ -417,6 +418,7 @@ t.test('schema violations fail to render', async (t) => {
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/a/mcp"}]']), /targetUrl/)
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/a","targetUrl":"http://a","upstreamAuth":"bogus"}]']), /upstreamAuth/)
   t.match(renderFails(['--set', 'config.oauth.provider=facebook']), /provider/)
+  t.match(renderFails(['--set', 'config.metricsPort=8080']), /metricsPort must differ/)
   // Rules the gateway enforces at start-up, caught at install time instead.
   t.match(renderFails(['--set', 'config.baseUrl=https://gw.example.com/mcp']), /baseUrl/)
   t.match(renderFails(['--set-json', 'config.proxies=[{"pattern":"/calc/mcp/","targetUrl":"http://a"}]']), /pattern/)
@@ -622,6 +624,8 @@ t.test('PodDisruptionBudget, NetworkPolicy and ServiceMonitor', async (t) => {
   t.same(gw.spec.policyTypes, ['Ingress', 'Egress'])
   t.same(gw.spec.ingress[0].from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }])
   t.same(gw.spec.ingress[0].ports, [{ protocol: 'TCP', port: 8080 }])
+  t.same(gw.spec.ingress[1], { ports: [{ protocol: 'TCP', port: 9464 }], from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }] }, 'the metrics port from Prometheus only')
+  t.notOk(gw.spec.ingress[0].ports.some((p: Manifest) => p.port === 9464), 'not from the Ingress controller')
   const egressPorts = gw.spec.egress.flatMap((r: Manifest) => r.ports.map((p: Manifest) => p.port))
   for (const p of [53, 6379, 443, 3000, 3001, 3002]) t.ok(egressPorts.includes(p), `egress to port ${p}`)
   const toRedis = gw.spec.egress.find((r: Manifest) => r.to)
@@ -631,8 +635,15 @@ t.test('PodDisruptionBudget, NetworkPolicy and ServiceMonitor', async (t) => {
 
   const sm = one(ms, 'ServiceMonitor')
   t.equal(sm.apiVersion, 'monitoring.coreos.com/v1')
-  t.same(sm.spec.endpoints, [{ port: 'http', path: '/metrics', interval: '30s' }])
+  t.same(sm.spec.endpoints, [{ port: 'metrics', path: '/metrics', interval: '30s' }])
   t.same(sm.spec.selector.matchLabels, one(ms, 'Service', 'my-gateway-mcp-gateway').spec.selector)
+
+  // metricsPort 0: the seed's layout, /metrics on the http port.
+  const seed = render(['--set', 'networkPolicy.enabled=true', '--set', 'serviceMonitor.enabled=true', '--set', 'config.metricsPort=0'])
+  t.same(one(seed, 'ServiceMonitor').spec.endpoints, [{ port: 'http', path: '/metrics', interval: '30s' }])
+  t.same(one(seed, 'Service', 'my-gateway-mcp-gateway').spec.ports.map((p: Manifest) => p.name), ['http'])
+  t.notOk('METRICS_PORT' in envOf(seed))
+  t.same(one(seed, 'NetworkPolicy', 'my-gateway-mcp-gateway').spec.ingress.flatMap((r: Manifest) => r.ports.map((p: Manifest) => p.port)), [8080, 8080])
 
   const ext = one(render(['--set', 'networkPolicy.enabled=true', '-f', example('external-redis')]), 'NetworkPolicy')
   t.ok(ext.spec.egress.some((r: Manifest) => !r.to && r.ports.some((p: Manifest) => p.port === 6379)), 'egress to external Redis')

@@ -2,6 +2,7 @@ import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { ConfigError } from './config-error.js'
 import { parseEncryptionKey, parseSigningKeys } from '../keys/key-ring.js'
+import { tracingSettings } from '../tracing/otel-settings.js'
 
 const CommaList = (description: string, fallback = '') =>
   Type.String({ default: fallback, description })
@@ -11,6 +12,7 @@ export const EnvSchema = Type.Object({
   BASE_URL: Type.String({ default: 'http://localhost:8080', description: 'Public origin and issuer' }),
   HOST: Type.String({ default: '0.0.0.0' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
+  METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve /metrics only on this port (unset: on PORT)' })),
   LOG_LEVEL: Type.Union([
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
@@ -60,6 +62,16 @@ export const EnvSchema = Type.Object({
   REGISTRATIONS_PER_IP_PER_DAY: Type.Integer({ default: 100, minimum: 1, description: 'Dynamic client registrations one address may make in 24 hours' }),
   PENDING_AUTHORIZATIONS_PER_IP: Type.Integer({ default: 300, minimum: 1, description: 'Consent pages one address may open in 10 minutes' }),
   MEMORY_STORE_MAX_LONG_LIVED: Type.Integer({ default: 100000, minimum: 1, description: 'Memory store: sessions, refresh families, approvals, clients' }),
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: 'true turns tracing off whatever else is set' }),
+  OTEL_TRACES_EXPORTER: Type.Optional(Type.Union([Type.Literal('otlp'), Type.Literal('none')], { description: 'otlp: trace to the default endpoint; none: no tracing' })),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ description: 'OTLP/HTTP base URL; setting it turns tracing on' })),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Type.Optional(Type.String({ description: 'OTLP/HTTP URL of the traces, whole' })),
+  OTEL_SERVICE_NAME: Type.String({ default: 'mcp-gateway' }),
+  OTEL_TRACES_SAMPLER: Type.Union([
+    Type.Literal('always_on'), Type.Literal('always_off'), Type.Literal('traceidratio'),
+    Type.Literal('parentbased_always_on'), Type.Literal('parentbased_always_off'), Type.Literal('parentbased_traceidratio')
+  ], { default: 'parentbased_always_on' }),
+  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.String({ description: 'The ratio of the traceidratio samplers, 0 to 1' })),
   MEMORY_STORE_MAX_SHORT_LIVED: Type.Integer({ default: 50000, minimum: 2, description: 'Memory store: codes, consent transactions, login states, counters' })
 })
 export type Env = Static<typeof EnvSchema>
@@ -89,6 +101,9 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
     throw new ConfigError('REDIS_ADDR', 'must be host:port')
   }
   checkRedisMode(env)
+  if (env.METRICS_PORT !== undefined && env.METRICS_PORT === env.PORT) {
+    throw new ConfigError('METRICS_PORT', 'must differ from PORT (leave it unset to serve /metrics on PORT)')
+  }
   if (!/^(true|false|\d+)$/.test(env.TRUST_PROXY)) {
     throw new ConfigError('TRUST_PROXY', 'must be true, false or a number of hops')
   }
@@ -101,6 +116,7 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
   // Parsed again where used; checked here so a bad key stops start-up before anything runs.
   if (env.JWT_SIGNING_KEY !== undefined) parseSigningKeys(env.JWT_SIGNING_KEY)
   if (env.ENCRYPTION_KEY !== undefined) parseEncryptionKey(env.ENCRYPTION_KEY)
+  tracingSettings(env)
   return env
 }
 

@@ -285,6 +285,8 @@ export interface ClientMetadataDocumentsOptions extends CimdFetchOptions {
   maxConcurrent?: number
   /** Clock in ms, for tests. */
   now?: () => number
+  /** Runs each fetch (not the cache hits); tracing puts a span around it. */
+  aroundFetch?: <T>(clientId: string, fetch: () => Promise<T>) => Promise<T>
 }
 
 /**
@@ -331,7 +333,8 @@ export class ClientMetadataDocuments {
     this.#running++
     try {
       await admit?.()
-      const { client, maxAgeSeconds } = await fetchClientMetadataDocument(clientId, this.#opts)
+      const fetch = async (): Promise<FetchedDocument> => await fetchClientMetadataDocument(clientId, this.#opts)
+      const { client, maxAgeSeconds } = await (this.#opts.aroundFetch?.(clientId, fetch) ?? fetch())
       if (maxAgeSeconds > 0) {
         this.#cache.set(clientId, { client, expiresAt: now() + maxAgeSeconds * 1000 })
         const maxEntries = this.#opts.maxEntries ?? 1000

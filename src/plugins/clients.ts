@@ -79,7 +79,11 @@ function fromConfig (entry: ClientConfig): KnownClient {
 async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
   const { env, clients: configured } = fastify.config
   const preRegistered = new Map(configured.map(c => [c.clientId, fromConfig(c)]))
-  const documents = new ClientMetadataDocuments({ allowLoopback: env.CIMD_ALLOW_LOOPBACK })
+  const tracing = fastify.tracing
+  const documents = new ClientMetadataDocuments({
+    allowLoopback: env.CIMD_ALLOW_LOOPBACK,
+    aroundFetch: tracing === null ? undefined : async (clientId, fetch) => await tracing.call('cimd fetch', { 'mcpgw.client_id': clientId.slice(0, 256) }, fetch)
+  })
   const store = fastify.store
 
   async function metadataDocument (clientId: string, requester: Requester | undefined): Promise<KnownClient> {
@@ -142,4 +146,4 @@ async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
   fastify.decorate('clients', clients)
 }
 
-export default fp(clientsPlugin, { name: 'clients', fastify: '5.x', dependencies: ['config', 'store'] })
+export default fp(clientsPlugin, { name: 'clients', fastify: '5.x', dependencies: ['config', 'store', 'tracing'] })

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { UpstreamLoginError, type UpstreamTokens } from '../upstream/provider.js'
+import { countRefresh } from './metrics.js'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 /** Why no provider token can be had: the user must authorize again (401) or the provider is down (502). */
@@ -59,7 +60,7 @@ async function providerTokensPlugin (fastify: FastifyInstance): Promise<void> {
     }
     let next: UpstreamTokens
     try {
-      next = await idp.refresh(held.refresh_token)
+      next = await countRefresh(fastify.gatewayMetrics, 'provider', err => err instanceof UpstreamLoginError && err.refused, async () => await idp.refresh(held.refresh_token as string))
     } catch (err) {
       if (err instanceof UpstreamLoginError && err.refused) {
         await flow.dropUpstreamTokens(sub)

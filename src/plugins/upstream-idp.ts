@@ -5,6 +5,7 @@ import { ConfigError } from '../config/config-error.js'
 import { githubProvider } from '../upstream/github.js'
 import { discoverOidc, googleProvider, oidcProvider } from '../upstream/oidc.js'
 import type { UpstreamProvider } from '../upstream/provider.js'
+import type { GatewayTracing } from '../tracing/gateway-tracing.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -57,7 +58,19 @@ async function createProvider (env: Env): Promise<UpstreamProvider | null> {
 async function upstreamIdpPlugin (fastify: FastifyInstance): Promise<void> {
   const provider = await createProvider(fastify.config.env)
   if (provider === null) fastify.log.warn('OAUTH_GOOGLE_CLIENT_ID is not set: users cannot log in until it is')
-  fastify.decorate('upstreamIdp', provider)
+  fastify.decorate('upstreamIdp', provider === null || fastify.tracing === null ? provider : traced(provider, fastify.tracing))
 }
 
-export default fp(upstreamIdpPlugin, { name: 'upstream-idp', fastify: '5.x', dependencies: ['config'] })
+/** The same provider with a span around each call (the login's code exchange, with GitHub's user lookups, and each refresh). */
+function traced (provider: UpstreamProvider, tracing: GatewayTracing): UpstreamProvider {
+  const attributes = { 'mcpgw.idp': provider.name }
+  return {
+    name: provider.name,
+    loginOrigin: provider.loginOrigin,
+    authorizationUrl: start => provider.authorizationUrl(start),
+    exchange: async (code, verifier, nonce) => await tracing.call('idp login exchange', attributes, async () => await provider.exchange(code, verifier, nonce)),
+    refresh: async refreshToken => await tracing.call('idp refresh', attributes, async () => await provider.refresh(refreshToken))
+  }
+}
+
+export default fp(upstreamIdpPlugin, { name: 'upstream-idp', fastify: '5.x', dependencies: ['config', 'tracing'] })

@@ -48,6 +48,8 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
   const publicProto = publicUrl.protocol.slice(0, -1)
   const publicHost = publicUrl.host
   const metrics: GatewayMetrics = fastify.gatewayMetrics
+  // null unless OTEL_* turn tracing on: then the upstream hop is a child span whose traceparent goes upstream.
+  const tracing = fastify.tracing
   // prom-client hashes the label set on every inc(); a child bound once per label set does it once.
   const bound = <K extends string | number>(make: (key: K) => { inc: () => void }): (key: K) => void => {
     const counters = new Map<K, { inc: () => void }>()
@@ -85,6 +87,7 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
     headers['x-forwarded-proto'] = publicProto
     headers['x-forwarded-host'] = publicHost
     headers['x-request-id'] = request.id
+    tracing?.upstreamStart(request, route.targetUrl, headers)
     credentials.apply(request, headers)
     return headers
   }
@@ -119,7 +122,10 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
       // reply-from types allow HTTP/2 servers; this gateway serves HTTP/1.1 only.
       rewriteRequestHeaders: (request, headers) => upstreamRequestHeaders(request as FastifyRequest, headers),
       rewriteHeaders: (headers, request) => clientResponseHeaders(headers, request as FastifyRequest),
-      onResponse: (request, reply, res) => { relay.answer(reply as FastifyReply, res as unknown as UpstreamResponse, interceptor.watch(request as FastifyRequest)) },
+      onResponse: (request, reply, res) => {
+        tracing?.upstreamEnd(request, (res as unknown as UpstreamResponse).statusCode)
+        relay.answer(reply as FastifyReply, res as unknown as UpstreamResponse, interceptor.watch(request as FastifyRequest))
+      },
       onError: (reply, { error }) => { relay.failure(reply as unknown as FastifyReply, error) }
     }
   })

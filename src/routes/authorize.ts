@@ -216,6 +216,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     const fail = async (code: 'access_denied' | 'server_error', description: string): Promise<FastifyReply> =>
       await reply.redirect(errorRedirect(pending.redirectUri, new OAuthError(code, description), pending.state, issuer))
     if (query.error !== undefined || query.code === undefined) {
+      fastify.gatewayMetrics.logins.inc({ outcome: 'denied' })
       return await fail('access_denied', `the identity provider did not log the user in (${query.error ?? 'no code'})`)
     }
     let result
@@ -224,10 +225,12 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     } catch (err) {
       if (!(err instanceof UpstreamLoginError)) throw err
       request.log.warn({ err }, 'upstream login failed')
+      fastify.gatewayMetrics.logins.inc({ outcome: 'failed' })
       return await fail('server_error', 'logging in with the identity provider failed')
     }
     // Someone the lists refuse gets neither a session nor stored provider tokens.
     const decision = admit(pending, result.identity)
+    fastify.gatewayMetrics.logins.inc({ outcome: decision.allowed ? 'ok' : 'refused' })
     if (!decision.allowed) return await refuse(reply, pending, decision.reason)
     await flow.saveUpstreamTokens(result.identity.sub, result.tokens)
     await flow.openSession(reply, result.identity)

@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { parseClientAuthentication } from '../oauth/client-auth.js'
+import { OAuthError } from '../oauth/errors.js'
+import { countRefresh } from '../plugins/metrics.js'
 import type { Params } from '../oauth/params.js'
 import { parseTokenRequest } from '../oauth/token-request.js'
 import { ClientAuthorizationHeadersSchema, ClientRequestBodySchema, OAUTH_ERROR_RESPONSES } from './oauth-schemas.js'
@@ -48,7 +50,7 @@ export default async function tokenRoutes (fastify: FastifyInstance): Promise<vo
       const tokenRequest = parseTokenRequest(request.body as Params, request.headers.authorization)
       const client = await fastify.clients.authenticate(tokenRequest.client, request)
       if (tokenRequest.grantType === 'authorization_code') return await fastify.grants.redeemCode(client, tokenRequest)
-      return await fastify.grants.refresh(client, tokenRequest)
+      return await countRefresh(fastify.gatewayMetrics, 'client', err => err instanceof OAuthError && err.statusCode < 500, async () => await fastify.grants.refresh(client, tokenRequest))
     })
   }
 }
