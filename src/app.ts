@@ -1,7 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { destination } from 'pino'
 import errorHandler from './plugins/error-handler.js'
-import configPlugin, { loadGatewayConfig, type ConfigPluginOptions } from './plugins/config.js'
+import configPlugin from './plugins/config.js'
+import { loadGatewayConfig, type GatewayConfigSource } from './config/gateway-config.js'
 import storePlugin from './plugins/store.js'
 import keysPlugin from './plugins/keys.js'
 import tokensPlugin from './plugins/tokens.js'
@@ -21,7 +22,7 @@ import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog, requestId } from './request-log.js'
 import { connectionTimeoutMs } from './config/env.js'
 
-export interface AppOptions extends ConfigPluginOptions {
+export interface AppOptions extends GatewayConfigSource {
   /** false silences the log (tests). */
   logger?: false
   /** Where log lines go (default stdout). */

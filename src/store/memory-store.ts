@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events'
-import { StoreFullError } from '../oauth/errors.js'
+import { StoreFullError } from './store-errors.js'
 import { recordClass, type RecordClass } from './key-kinds.js'
 import type { Store } from './store.js'
 

@@ -1,5 +1,5 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis'
-import { StoreUnavailableError } from '../oauth/errors.js'
+import { StoreUnavailableError } from './store-errors.js'
 import { isDurableKey } from './key-kinds.js'
 import { NAMESPACE, type Store, type StoreLocation } from './store.js'
 
