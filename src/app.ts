@@ -3,6 +3,7 @@ import { destination } from 'pino'
 import errorHandler from './plugins/error-handler.js'
 import configPlugin from './plugins/config.js'
 import { loadGatewayConfig, type GatewayConfigSource } from './config/gateway-config.js'
+import { systemClock, type Clock } from './authorization/clock.js'
 import storePlugin from './plugins/store.js'
 import keysPlugin from './plugins/keys.js'
 import tokensPlugin from './plugins/tokens.js'
@@ -27,6 +28,8 @@ export interface AppOptions extends GatewayConfigSource {
   logger?: false
   /** Where log lines go (default stdout). */
   logStream?: { write: (line: string) => void }
+  /** The services' time (default the system clock; tests advance their own). */
+  clock?: Clock
 }
 
 /** Paths pino must never print: credentials in headers and in parsed bodies. */
@@ -95,7 +98,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     })
   }
   await app.register(errorHandler)
-  await app.register(configPlugin, { config })
+  await app.register(configPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(tracingPlugin)
   await app.register(storePlugin)
   await app.register(keysPlugin)

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { parseClientAuthentication } from '../oauth/client-auth.js'
 import { OAuthError } from '../oauth/errors.js'
+import type { TokenResponse } from '../authorization/grants.js'
 import { countRefresh } from '../plugins/metrics.js'
 import type { Params } from '../oauth/params.js'
 import { parseTokenRequest } from '../oauth/token-request.js'
@@ -49,8 +50,9 @@ export default async function tokenRoutes (fastify: FastifyInstance): Promise<vo
     fastify.post(url, options, async request => {
       const tokenRequest = parseTokenRequest(request.body as Params, request.headers.authorization)
       const client = await fastify.clients.authenticate(tokenRequest.client, request)
-      if (tokenRequest.grantType === 'authorization_code') return await fastify.grants.redeemCode(client, tokenRequest)
-      return await countRefresh(fastify.gatewayMetrics, 'client', err => err instanceof OAuthError && err.statusCode < 500, async () => await fastify.grants.refresh(client, tokenRequest))
+      const exchange = async (): Promise<TokenResponse> => await fastify.grants.exchange(client, tokenRequest)
+      if (tokenRequest.grantType !== 'refresh_token') return await exchange()
+      return await countRefresh(fastify.gatewayMetrics, 'client', err => err instanceof OAuthError && err.statusCode < 500, exchange)
     })
   }
 }

@@ -1,0 +1,138 @@
+import type { ClientConfig } from '../config/config-file.js'
+import { authenticateClient, type ClientAuthentication } from '../oauth/client-auth.js'
+import { generateClientCredentials, type ClientMetadata, type GrantType, type TokenEndpointAuthMethod } from '../oauth/client-metadata.js'
+import { CimdLimitError, ClientMetadataDocumentError, ClientMetadataDocuments, isCimdClientId } from '../oauth/cimd.js'
+import { ErrorPage } from '../oauth/errors.js'
+import { hashSecret } from '../oauth/secrets.js'
+import { useIpQuota } from '../store/ip-quota.js'
+import { CLIENT_TTL_SECONDS, KEY_KINDS } from '../store/storage-schema.js'
+import type { ServiceDeps } from './service-deps.js'
+
+/** Any client the gateway knows, whichever way it became known. */
+export interface KnownClient {
+  client_id: string
+  redirect_uris: string[]
+  client_name?: string
+  grant_types: GrantType[]
+  token_endpoint_auth_method: TokenEndpointAuthMethod
+  client_secret_hash?: string
+  client_id_issued_at?: number
+}
+
+export interface Registration {
+  client: KnownClient
+  /** Shown once, in the registration response; only its hash is kept. */
+  clientSecret?: string
+}
+
+/** Who asks: the address a metadata document fetch is charged to, and the log that says why one was refused. */
+export interface Requester {
+  ip: string
+  log: { info: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void }
+}
+
+export type FindClient = (clientId: string) => Promise<KnownClient | undefined>
+
+export interface Clients {
+  /**
+   * Pre-registered (config.yaml), then metadata document (a client_id with a URL scheme), then
+   * registered (DCR). Without a requester, document fetches are capped only globally.
+   */
+  find: (clientId: string, requester?: Requester) => Promise<KnownClient | undefined>
+  /** `find` for a browser-facing request: a reached fetch cap is a 429 page. */
+  findForPage: (requester: Requester) => FindClient
+  register: (metadata: ClientMetadata) => Promise<Registration>
+  /** The client the credentials prove; throws invalid_client. */
+  authenticate: (auth: ClientAuthentication, requester?: Requester) => Promise<KnownClient>
+}
+
+export interface ClientsOptions {
+  /** Runs each metadata document fetch (tracing puts a span around it). */
+  aroundFetch?: <T>(clientId: string, fetch: () => Promise<T>) => Promise<T>
+}
+
+/**
+ * Metadata documents one client address (an IPv4 address or an IPv6 /64) may have fetched, kept
+ * in the store so the cap holds across replicas. Cache hits and joins to a running fetch of the
+ * same URL are free.
+ */
+export const CIMD_FETCHES_PER_ADDRESS = { name: 'cimd-fetches', max: 10, windowSeconds: 60 }
+
+/** Enough to recognise a client in the log; a refused id may be kilobytes long. */
+const LOGGED_CLIENT_ID_LENGTH = 300
+
+function fromConfig (entry: ClientConfig): KnownClient {
+  return {
+    client_id: entry.clientId,
+    redirect_uris: entry.redirectUris,
+    client_name: entry.clientName,
+    grant_types: ['authorization_code', 'refresh_token'],
+    token_endpoint_auth_method: entry.clientSecret !== undefined ? 'client_secret_basic' : 'none',
+    client_secret_hash: entry.clientSecret !== undefined ? hashSecret(entry.clientSecret) : undefined
+  }
+}
+
+/** The clients the authorization server knows: pre-registered, metadata documents, registered. */
+export function createClients ({ store, records, clock, config, log }: ServiceDeps, options: ClientsOptions = {}): Clients {
+  const preRegistered = new Map(config.clients.map(c => [c.clientId, fromConfig(c)]))
+  const documents = new ClientMetadataDocuments({ allowLoopback: config.env.CIMD_ALLOW_LOOPBACK, aroundFetch: options.aroundFetch, now: clock.now })
+  const kind = KEY_KINDS.client
+
+  async function metadataDocument (clientId: string, requester: Requester | undefined): Promise<KnownClient> {
+    const admit = requester === undefined
+      ? undefined
+      : async () => {
+        if (!(await useIpQuota(store, CIMD_FETCHES_PER_ADDRESS, requester.ip)).allowed) {
+          throw new CimdLimitError(`${requester.ip} had ${CIMD_FETCHES_PER_ADDRESS.max} documents fetched within a minute`)
+        }
+      }
+    try {
+      return await documents.get(clientId, admit)
+    } catch (err) {
+      // The client is told one generic sentence; why (addresses, DNS answers) is for the operator.
+      const logged = { clientId: clientId.slice(0, LOGGED_CLIENT_ID_LENGTH), reason: (err as { detail?: string }).detail }
+      if (err instanceof ClientMetadataDocumentError) (requester?.log ?? log).info(logged, 'client metadata document refused')
+      if (err instanceof CimdLimitError) (requester?.log ?? log).warn(logged, 'client metadata document not fetched: cap reached')
+      throw err
+    }
+  }
+
+  async function find (clientId: string, requester?: Requester): Promise<KnownClient | undefined> {
+    const known = preRegistered.get(clientId)
+    if (known !== undefined) return known
+    if (isCimdClientId(clientId)) return await metadataDocument(clientId, requester)
+    const stored = await records.read(kind, clientId)
+    if (stored === undefined) return undefined
+    // Each use keeps a registered client another 90 days.
+    await store.set(records.key(kind, clientId), stored.raw, CLIENT_TTL_SECONDS)
+    return stored.value as KnownClient
+  }
+
+  return {
+    find,
+    findForPage: requester => async clientId => {
+      try {
+        return await find(clientId, requester)
+      } catch (err) {
+        if (err instanceof CimdLimitError) throw new ErrorPage('Too many requests', err.message, 429)
+        throw err
+      }
+    },
+    async register (metadata) {
+      const { clientId, clientSecret } = generateClientCredentials(metadata.token_endpoint_auth_method)
+      const client: KnownClient = {
+        client_id: clientId,
+        ...metadata,
+        client_secret_hash: clientSecret !== undefined ? hashSecret(clientSecret) : undefined,
+        client_id_issued_at: clock.seconds()
+      }
+      await records.set(kind, clientId, client)
+      return { client, clientSecret }
+    },
+    async authenticate (auth, requester) {
+      const client = await find(auth.clientId, requester)
+      authenticateClient(auth, client)
+      return client as KnownClient
+    }
+  }
+}
