@@ -3,7 +3,7 @@ import { OAuthError } from '../../src/oauth/errors.js'
 import { KEY_KINDS } from '../../src/store/storage-schema.js'
 import { CLIENT, codeGrant, grantFixture, redeem } from './grant-fixture.js'
 
-const invalidGrant = (message: RegExp): object => ({ code: 'invalid_grant', message })
+const invalidGrant = (message: RegExp): { code: string, message: RegExp } => ({ code: 'invalid_grant', message })
 
 t.test('a code is redeemed once for an access token and a refresh token', async t => {
   const { grants, check } = grantFixture()
