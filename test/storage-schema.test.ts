@@ -3,6 +3,9 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { buildGateway, startRedis } from './helper.js'
 import { hashSecret } from '../src/oauth/secrets.js'
+import { parseEnv } from '../src/config/env.js'
+import { loadKeyMaterial } from '../src/keys/key-ring.js'
+import { openStore } from '../src/store/open-store.js'
 
 const config = { proxies: [{ pattern: '/calc/mcp', target_url: 'http://127.0.0.1:9/mcp' }] }
 const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
@@ -72,4 +75,15 @@ t.test('an approval is stored under the key docs/storage.md names, holding the a
   const added = (await raw.keys('mcpgw:*')).filter(k => !approvalsBefore.includes(k))
   t.same(added, [`mcpgw:consent:${hashSecret('ana\nclient-1\n/calc/mcp')}`], 'one consent record under the documented key')
   t.same(JSON.parse(await raw.get(added[0]) as string), ['mcp'])
+})
+
+t.test('unreadable generated keys stop start-up with a message naming them (new keys would orphan every token)', async t => {
+  const redis = await startRedis(t)
+  const raw = new Redis(redis.url)
+  t.teardown(() => raw.disconnect())
+  await raw.set('mcpgw:keys:material', '{"signing":"oops"}')
+  const env = parseEnv({ REDIS_URL: redis.url, KEYS_FILE: '' })
+  const { store } = await openStore(env, { warn: () => {} })
+  t.teardown(async () => await store.close())
+  await t.rejects(loadKeyMaterial(env, store), /mcpgw:keys:material.*unreadable/)
 })

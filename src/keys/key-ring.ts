@@ -2,6 +2,8 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { dirname } from 'node:path'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import type { Env } from '../config/env.js'
+import { Compile } from 'typebox/compile'
+import { StoredKeysSchema, type StoredKeys } from '../store/storage-schema.js'
 import type { Store } from '../store/store.js'
 import { parseEncryptionKeys, parseSigningKeys, signingKeyFromPem, type SigningKey } from './key-parsing.js'
 
@@ -18,12 +20,8 @@ export interface KeyMaterial {
   source: 'environment' | 'store' | 'file' | 'generated'
 }
 
-interface StoredKeys {
-  signing: Array<{ pem: string, createdAt: number, retireAt?: number }>
-  encryptionKey: string
-}
-
 const STORE_KEY = 'keys:material'
+const isStoredKeys = Compile(StoredKeysSchema)
 
 /** Whether `key` has stopped verifying at `nowMs` (its `retireAt` has passed). */
 export function isRetired (key: SigningKey, nowMs = Date.now()): boolean {
@@ -48,8 +46,20 @@ function serialize (material: Pick<KeyMaterial, 'signing' | 'encryptionKey'>): s
   return JSON.stringify(stored)
 }
 
+/**
+ * Unlike other records, unreadable keys cannot be treated as absent (new keys would orphan every
+ * token and sealed value): the gateway stops with a message naming the key to repair or delete.
+ */
 function deserialize (text: string): Pick<KeyMaterial, 'signing' | 'encryptionKey'> {
-  const stored = JSON.parse(text) as StoredKeys
+  let stored: unknown
+  try {
+    stored = JSON.parse(text)
+  } catch {
+    stored = undefined
+  }
+  if (!isStoredKeys.Check(stored)) {
+    throw new Error(`the generated keys in the store (mcpgw:${STORE_KEY}, or KEYS_FILE) are unreadable: restore them, or delete them to generate new ones (every token and sealed value is then lost)`)
+  }
   return {
     signing: stored.signing.map(k => signingKeyFromPem(k.pem, k.createdAt, k.retireAt)),
     encryptionKey: Buffer.from(stored.encryptionKey, 'base64')
