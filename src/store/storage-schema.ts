@@ -63,10 +63,10 @@ function kind<S extends TSchema> (name: string, spec: KindSpec<S>): KeyKind<S> {
 const MINUTE = 60
 const DAY = 24 * 60 * 60
 
-export const CODE_TTL_SECONDS = 5 * MINUTE
+const CODE_TTL_SECONDS = 5 * MINUTE
 /** Longer than a code lives, so every replay of a live code is caught. */
-export const CODE_USE_TTL_SECONDS = 60 * MINUTE
-export const TRANSACTION_TTL_SECONDS = 10 * MINUTE
+const CODE_USE_TTL_SECONDS = 60 * MINUTE
+const TRANSACTION_TTL_SECONDS = 10 * MINUTE
 export const LOGIN_TTL_SECONDS = 10 * MINUTE
 /** Registered clients (and approvals) unused this long are forgotten; each use starts the period again. */
 export const CLIENT_TTL_SECONDS = 90 * DAY
@@ -207,8 +207,6 @@ export const KEY_KINDS = {
   /** `login:<sha256(state)>`: an upstream login's state, nonce and PKCE verifier, sealed. */
   login: kind('login', { class: 'anonymous', encoding: 'sealed-json', sealContext: 'upstream-login', schema: UpstreamLoginStateSchema, ttl: LOGIN_TTL_SECONDS })
 } as const
-
-export type KindName = keyof typeof KEY_KINDS
 
 /**
  * Per-address counters (`<name>:<address>`, Store.incr) and @fastify/rate-limit's own keys
