@@ -42,7 +42,7 @@ async function createProvider (env: Env): Promise<UpstreamProvider | null> {
         clientSecret: required(env, 'OAUTH_OIDC_CLIENT_SECRET'),
         redirectUri,
         scopes: commaList(env.OAUTH_OIDC_SCOPES)
-      }, { name: 'oidc', issuers: [metadata.issuer] })
+      }, { name: 'oidc' })
     }
     case 'github':
       return githubProvider({
@@ -68,7 +68,7 @@ function traced (provider: UpstreamProvider, tracing: GatewayTracing): UpstreamP
     name: provider.name,
     loginOrigin: provider.loginOrigin,
     authorizationUrl: start => provider.authorizationUrl(start),
-    exchange: async (code, verifier, nonce) => await tracing.call('idp login exchange', attributes, async () => await provider.exchange(code, verifier, nonce)),
+    exchange: async (callback, checks) => await tracing.call('idp login exchange', attributes, async () => await provider.exchange(callback, checks)),
     refresh: async refreshToken => await tracing.call('idp refresh', attributes, async () => await provider.refresh(refreshToken))
   }
 }

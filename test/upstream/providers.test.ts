@@ -28,7 +28,7 @@ t.test('Google: offline access, prompt=consent until a refresh token is held, hd
 })
 
 t.test('a generic OIDC provider gets no Google parameters; GitHub asks for the email scope', async t => {
-  const oidc = oidcProvider({ issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/auth', token_endpoint: 'https://idp.example/token', jwks_uri: 'https://idp.example/jwks' }, client, { name: 'oidc', issuers: ['https://idp.example'] })
+  const oidc = oidcProvider({ issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/auth', token_endpoint: 'https://idp.example/token', jwks_uri: 'https://idp.example/jwks' }, client, { name: 'oidc' })
   const url = new URL(oidc.authorizationUrl(start))
   t.equal(url.searchParams.get('access_type'), null)
   t.equal(url.searchParams.get('nonce'), 'n')
