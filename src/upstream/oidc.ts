@@ -101,11 +101,11 @@ export function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamCli
   const config = configuration(metadata, client)
   const hasUserinfo = metadata.userinfo_endpoint !== undefined
 
-  const call = async <T>(what: Promise<T>): Promise<T> => await what.catch(err => {
+  const call = async <T>(step: string, what: Promise<T>): Promise<T> => await what.catch(err => {
     // A 4xx OAuth error answer (revoked or expired grant) is a refusal, not an outage.
     const refused = err instanceof oidc.ResponseBodyError && err.status < 500
     // Only the description: openid-client's causes may hold the response, tokens and claims.
-    throw new UpstreamLoginError(describeProviderError(err), { refused })
+    throw new UpstreamLoginError(`${step}: ${describeProviderError(err)}`, { refused })
   })
 
   return {
@@ -128,7 +128,7 @@ export function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamCli
       // openid-client derives the token request's redirect_uri from this URL.
       const current = new URL(client.redirectUri)
       for (const [name, value] of callback) current.searchParams.append(name, value)
-      const response = await call(oidc.authorizationCodeGrant(config, current, {
+      const response = await call('code exchange', oidc.authorizationCodeGrant(config, current, {
         pkceCodeVerifier: checks.codeVerifier,
         expectedState: checks.state,
         expectedNonce: checks.nonce,
@@ -139,7 +139,7 @@ export function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamCli
       // Only when the ID token is silent: a provider that puts everything there costs no extra request.
       if (claims.email === undefined && hasUserinfo) {
         // openid-client refuses a userinfo answer whose sub is not the ID token's.
-        claims = emailClaims(await call(oidc.fetchUserInfo(config, response.access_token, idToken.sub)))
+        claims = emailClaims(await call('userinfo', oidc.fetchUserInfo(config, response.access_token, idToken.sub)))
       }
       return {
         identity: {
@@ -152,7 +152,7 @@ export function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamCli
       }
     },
 
-    refresh: async refreshToken => keptTokens(await call(oidc.refreshTokenGrant(config, refreshToken)))
+    refresh: async refreshToken => keptTokens(await call('refresh', oidc.refreshTokenGrant(config, refreshToken)))
   }
 }
 

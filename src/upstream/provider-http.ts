@@ -20,13 +20,14 @@ export async function boundedFetch (url: string, init: RequestInit | CustomFetch
   const res = await fetch(url, init as RequestInit)
   const chunks: Uint8Array[] = []
   let size = 0
-  for await (const chunk of res.body ?? []) {
-    size += (chunk as Uint8Array).length
+  const reader = res.body?.getReader()
+  for (let read = await reader?.read(); read !== undefined && !read.done; read = await reader?.read()) {
+    size += read.value.length
     if (size > MAX_BYTES) {
-      await res.body?.cancel()
+      await reader?.cancel()
       throw new UpstreamLoginError(`${new URL(url).host} answered more than ${MAX_BYTES} bytes`)
     }
-    chunks.push(chunk as Uint8Array)
+    chunks.push(read.value)
   }
   return new Response(res.status === 204 || res.status === 304 ? null : Buffer.concat(chunks), { status: res.status, statusText: res.statusText, headers: res.headers })
 }
