@@ -20,6 +20,7 @@ import oauthRoutes from './routes/oauth.js'
 import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog, requestId } from './request-log.js'
 import { connectionTimeoutMs } from './config/env.js'
+import { misspeltSettings } from './config/env-typos.js'
 
 export interface AppOptions extends ConfigPluginOptions {
   /** false silences the log (tests). */
@@ -93,6 +94,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
       logStream.flush()
     })
   }
+  for (const warning of misspeltSettings(opts.env)) app.log.warn(warning)
   await app.register(errorHandler)
   await app.register(configPlugin, { config })
   await app.register(tracingPlugin)
