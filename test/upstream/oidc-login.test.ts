@@ -75,6 +75,22 @@ t.test('userinfo about another subject is refused, and the log holds neither the
   t.notMatch(log, /eyJ/, 'no ID token in the log')
 })
 
+t.test('an answer naming another issuer (RFC 9207: an IdP mix-up) is refused', async t => {
+  const setup = await start(t)
+  setup.idp.loginAs({ email: 'ana@example.com' })
+  const browser = new TestBrowser()
+  const callback = `${setup.base}/oauth/callback`
+  let hop = await browser.follow(await browser.request(authorizeUrl(setup.base, { client_id: setup.clientId, resource: `${setup.base}/calc/mcp` })), url => url.startsWith(callback))
+  hop = await browser.follow(await browser.submitConsent(hop, 'approve'), url => url.startsWith(callback))
+  const answer = new URL(hop.location as string)
+  t.equal(answer.searchParams.get('iss'), setup.idp.issuer, 'the provider names itself')
+  answer.searchParams.set('iss', 'https://evil.example')
+  const back = new URL((await browser.request(answer.href)).location as string)
+  t.equal(back.searchParams.get('error'), 'server_error')
+  t.notOk(back.searchParams.get('code'))
+  t.match(setup.logLines.find(line => line.includes('upstream login failed')), /code exchange: .*iss/)
+})
+
 t.test('an unverified email from userinfo is refused', async t => {
   const setup = await start(t)
   setup.idp.loginAs({ email: 'ana@example.com', emailVerified: false })
