@@ -60,7 +60,7 @@ export async function discoverOidc (issuer: string): Promise<oidc.ServerMetadata
   return metadata
 }
 
-export interface OidcOptions {
+interface OidcOptions {
   name: 'google' | 'oidc'
   /** Provider-specific authorization parameters. */
   extraParams?: (start: LoginStart) => Record<string, string | undefined>
@@ -97,7 +97,7 @@ function emailClaims (claims: Record<string, unknown>): Pick<UpstreamIdentity, '
   }
 }
 
-export function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamClient, opts: OidcOptions): UpstreamProvider {
+function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamClient, opts: OidcOptions): UpstreamProvider {
   const config = configuration(metadata, client)
   const hasUserinfo = metadata.userinfo_endpoint !== undefined
 
@@ -154,6 +154,21 @@ export function oidcProvider (metadata: oidc.ServerMetadata, client: UpstreamCli
 
     refresh: async refreshToken => keptTokens(await call('refresh', oidc.refreshTokenGrant(config, refreshToken)))
   }
+}
+
+/**
+ * Any OpenID provider: while no refresh token is held for the user, `offline_access` with
+ * `prompt=consent` (OIDC Core §11), when the provider lists that scope; without it, spec-default
+ * providers issue no refresh token and `upstream_auth: provider_token` would end with the first
+ * access token.
+ */
+export function genericOidcProvider (metadata: oidc.ServerMetadata, client: UpstreamClient): UpstreamProvider {
+  const offered = metadata.scopes_supported?.includes('offline_access') === true
+  const offlineScope = [...client.scopes.filter(s => s !== 'offline_access'), 'offline_access'].join(' ')
+  return oidcProvider(metadata, client, {
+    name: 'oidc',
+    extraParams: start => offered && start.offlineConsent ? { scope: offlineScope, prompt: 'consent' } : {}
+  })
 }
 
 /** Google: offline access for a refresh token, `prompt=consent` until one is held, `hd` hint. */
