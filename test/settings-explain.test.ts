@@ -2,7 +2,7 @@
 // advertise port 8080, and a variable that is almost one of ours is named at start-up instead of
 // being silently ignored.
 import t, { type Test } from 'tap'
-import { buildGateway } from './helper.js'
+import { buildGateway, finish, freePort, node, pollOk, workdir } from './helper.js'
 
 const config = { proxies: [{ pattern: '/calc/mcp', target_url: 'http://127.0.0.1:9/mcp' }] }
 
@@ -58,4 +58,22 @@ t.test('a correct environment, with other programs\' variables beside it, gets n
     HOME: '/home/node'
   })
   t.same(warnings.filter(w => /did you mean/.test(w)), [])
+})
+
+t.test('a real server started with only PORT advertises that port', async t => {
+  const port = await freePort()
+  const gateway = node('src/server.ts', [], { PORT: String(port), HOST: '127.0.0.1', KEYS_FILE: '' }, workdir(config.proxies))
+  t.teardown(() => { gateway.kill('SIGKILL') })
+  t.equal(await pollOk(`http://127.0.0.1:${port}/healthz`, gateway, 30_000), 200, 'the gateway starts')
+  const metadata = await (await fetch(`http://127.0.0.1:${port}/.well-known/oauth-authorization-server`)).json() as { issuer: string }
+  t.equal(metadata.issuer, `http://localhost:${port}`)
+})
+
+t.test('when start-up fails, a misspelt variable behind it is named too', async t => {
+  const run = await finish(node('src/server.ts', [], { REDIS_SENTINEL: 'sentinel.example:26379', REDIS_SENTINEL_MASTER: 'main' }, workdir(config.proxies)))
+  t.equal(run.code, 1)
+  t.equal(run.stderr.trim(), [
+    'Invalid configuration: REDIS_SENTINEL_MASTER needs REDIS_SENTINELS',
+    'REDIS_SENTINEL is not a setting of the gateway and is ignored; did you mean REDIS_SENTINELS?'
+  ].join('\n'))
 })
