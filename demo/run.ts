@@ -2,8 +2,9 @@
  * npm run demo: the whole login flow of an MCP client through the gateway, on this machine only.
  *
  * Starts the gateway (memory store), the sample MCP server and a local OpenID Connect provider
- * standing in for Google, then drives a real MCP SDK client through challenge, discovery,
- * registration, consent, login, token, tools/call, refresh and revocation, printing each step.
+ * with its spec defaults (the email comes from userinfo), then drives a real MCP SDK client
+ * through challenge, discovery, registration, consent, login, token, tools/call, refresh and
+ * revocation, printing each step.
  * `--keep` leaves everything running for another client (MCP Inspector) until Ctrl-C.
  *
  * Development only: it reuses the test fixtures, and `oidc-provider` is a devDependency.
@@ -109,12 +110,13 @@ async function walkThrough (): Promise<{ base: string, issuer: string, upstream:
   const end = await browser.follow(await browser.submitConsent(page, 'approve'), u => u.startsWith(REDIRECT))
   check(end.location !== undefined && end.location.startsWith(REDIRECT), `the login stopped at ${end.url} with HTTP ${end.status}`)
   check(idp.logins() === loginsBefore + 1, 'nobody logged in at the provider')
+  check(idp.userinfoCalls() > 0, 'the gateway did not ask the provider\'s userinfo for the email')
   const back = new URL(end.location)
   const code = back.searchParams.get('code')
   check(code, `no code came back: ${back.searchParams.get('error') ?? 'no error either'}`)
   check(back.searchParams.get('state') === authorizationUrl.searchParams.get('state'), 'the state came back changed')
-  step('Provider login: the gateway sends the browser to the stand-in for Google',
-    `logged in at ${idp.issuer} as ${USER}; the gateway checked the ID token and redirected to the client`,
+  step('Provider login: the gateway sends the browser to the stand-in OpenID provider',
+    `logged in at ${idp.issuer} as ${USER}; the gateway checked the ID token, read the email from userinfo and redirected to the client`,
     `${REDIRECT}?code=${short(code)}&state=(unchanged)&iss=${back.searchParams.get('iss') ?? ''}`)
 
   await transport.finishAuth(code)

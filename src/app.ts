@@ -22,6 +22,7 @@ import oauthRoutes from './routes/oauth.js'
 import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog, requestId } from './request-log.js'
 import { connectionTimeoutMs } from './config/env.js'
+import { misspeltSettings } from './config/env-typos.js'
 
 export interface AppOptions extends GatewayConfigSource {
   /** false silences the log (tests). */
@@ -97,6 +98,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
       logStream.flush()
     })
   }
+  for (const warning of misspeltSettings(opts.env)) app.log.warn(warning)
   await app.register(errorHandler)
   await app.register(configPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(tracingPlugin)

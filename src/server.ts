@@ -2,6 +2,7 @@ import 'dotenv/config'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 import { ConfigError } from './config/config-error.js'
+import { misspeltSettings } from './config/env-typos.js'
 
 // Process entry: listen, and on SIGTERM/SIGINT let in-flight requests finish, end SSE streams
 // and quit Redis before exiting.
@@ -11,6 +12,8 @@ try {
   await app.listen({ host: app.config.env.HOST, port: app.config.env.PORT })
 } catch (err) {
   console.error(err instanceof ConfigError ? err.message : `Start-up failed: ${(err as Error).message}`)
+  // A misspelt variable is often why a setting is missing; the app logs these once it exists.
+  if (err instanceof ConfigError) for (const warning of misspeltSettings(process.env)) console.error(warning)
   process.exit(1)
 }
 

@@ -9,7 +9,7 @@ const CommaList = (description: string, fallback = '') =>
 
 /** Every environment variable the gateway reads; README's configuration table mirrors this. */
 export const EnvSchema = Type.Object({
-  BASE_URL: Type.String({ default: 'http://localhost:8080', description: 'Public origin and issuer' }),
+  BASE_URL: Type.Optional(Type.String({ description: 'Public origin and issuer (default: http://localhost:<PORT>)' })),
   HOST: Type.String({ default: '0.0.0.0' }),
   PORT: Type.Integer({ default: 8080, minimum: 0, maximum: 65535 }),
   METRICS_PORT: Type.Optional(Type.Integer({ minimum: 1, maximum: 65535, description: 'Serve /metrics only on this port (unset: on PORT)' })),
@@ -74,7 +74,8 @@ export const EnvSchema = Type.Object({
   OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.String({ description: 'The ratio of the traceidratio samplers, 0 to 1' })),
   MEMORY_STORE_MAX_SHORT_LIVED: Type.Integer({ default: 50000, minimum: 2, description: 'Memory store: codes, consent transactions, login states, counters' })
 })
-export type Env = Static<typeof EnvSchema>
+/** The settings with every default applied: BASE_URL's follows PORT. */
+export type Env = Omit<Static<typeof EnvSchema>, 'BASE_URL'> & { BASE_URL: string }
 
 /** Validates raw variables (process.env or a test's object) with defaults applied. */
 export function parseEnv (data: Record<string, string | undefined>): Env {
@@ -83,9 +84,9 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
     // An empty variable means "unset", as in most deployment tools.
     if (v !== undefined && v !== '' && k in EnvSchema.properties) defined[k] = v
   }
-  let env: Env
+  let parsed: Static<typeof EnvSchema>
   try {
-    env = envSchema<Env>({ schema: structuredClone(EnvSchema) as object, data: defined, env: false })
+    parsed = envSchema<Static<typeof EnvSchema>>({ schema: structuredClone(EnvSchema) as object, data: defined, env: false })
   } catch (err) {
     const first = (err as { errors?: Array<{ instancePath: string, message?: string, params?: { allowedValues?: unknown[] } }> }).errors?.[0]
     if (first === undefined) throw err
@@ -93,6 +94,8 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
     const allowed = first.params?.allowedValues !== undefined ? ` (${first.params.allowedValues.join(', ')})` : ''
     throw new ConfigError(name, `${first.message ?? 'is invalid'}${allowed}`)
   }
+  // `PORT=18080 npm start` must not name port 8080 in its metadata.
+  const env: Env = { ...parsed, BASE_URL: parsed.BASE_URL ?? `http://localhost:${parsed.PORT}` }
   checkBaseUrl(env.BASE_URL)
   if (env.REDIS_URL !== undefined && !/^rediss?:\/\//.test(env.REDIS_URL)) {
     throw new ConfigError('REDIS_URL', 'must start with redis:// or rediss://')

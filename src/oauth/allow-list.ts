@@ -9,6 +9,8 @@ export interface UpstreamIdentity {
   sub: string
   email?: string
   emailVerified: boolean
+  /** The display name, when the provider gives one. */
+  name?: string
   /** Google Workspace `hd` claim: a domain Google vouches for; set only for Google logins. */
   hostedDomain?: string
 }

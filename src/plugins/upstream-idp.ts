@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { commaList, type Env } from '../config/env.js'
 import { ConfigError } from '../config/config-error.js'
 import { githubProvider } from '../upstream/github.js'
-import { discoverOidc, googleProvider, oidcProvider } from '../upstream/oidc.js'
+import { discoverOidc, genericOidcProvider, googleProvider } from '../upstream/oidc.js'
 import type { UpstreamProvider } from '../upstream/provider.js'
 import type { GatewayTracing } from '../tracing/gateway-tracing.js'
 
@@ -37,12 +37,12 @@ async function createProvider (env: Env): Promise<UpstreamProvider | null> {
       const metadata = await discoverOidc(issuer).catch(err => {
         throw new ConfigError('OAUTH_OIDC_ISSUER', `discovery failed: ${(err as Error).message}`)
       })
-      return oidcProvider(metadata, {
+      return genericOidcProvider(metadata, {
         clientId: required(env, 'OAUTH_OIDC_CLIENT_ID'),
         clientSecret: required(env, 'OAUTH_OIDC_CLIENT_SECRET'),
         redirectUri,
         scopes: commaList(env.OAUTH_OIDC_SCOPES)
-      }, { name: 'oidc', issuers: [metadata.issuer] })
+      })
     }
     case 'github':
       return githubProvider({
@@ -68,7 +68,7 @@ function traced (provider: UpstreamProvider, tracing: GatewayTracing): UpstreamP
     name: provider.name,
     loginOrigin: provider.loginOrigin,
     authorizationUrl: start => provider.authorizationUrl(start),
-    exchange: async (code, verifier, nonce) => await tracing.call('idp login exchange', attributes, async () => await provider.exchange(code, verifier, nonce)),
+    exchange: async (callback, checks) => await tracing.call('idp login exchange', attributes, async () => await provider.exchange(callback, checks)),
     refresh: async refreshToken => await tracing.call('idp refresh', attributes, async () => await provider.refresh(refreshToken))
   }
 }

@@ -2,14 +2,30 @@
  * GitHub OAuth apps: no ID token, so the identity comes from the API — the numeric user id as
  * subject and the primary email only when GitHub marks it verified.
  */
-import {
-  callProvider, callProviderJson, upstreamTokens, withQuery, UpstreamLoginError,
-  type UpstreamClient, type UpstreamProvider
-} from './provider.js'
+import { UpstreamLoginError, type UpstreamClient, type UpstreamProvider, type UpstreamTokens } from './provider.js'
+import { callProvider, callProviderJson } from './provider-http.js'
 
 const AUTHORIZE = 'https://github.com/login/oauth/authorize'
 const TOKEN = 'https://github.com/login/oauth/access_token'
 const API = 'https://api.github.com'
+
+/** The token response's fields the gateway keeps. */
+function upstreamTokens (body: Record<string, unknown>): UpstreamTokens {
+  if (typeof body.access_token !== 'string') throw new UpstreamLoginError('the token response has no access_token')
+  const str = (v: unknown): string | undefined => typeof v === 'string' && v !== '' ? v : undefined
+  return {
+    access_token: body.access_token,
+    refresh_token: str(body.refresh_token),
+    expires_at: typeof body.expires_in === 'number' ? Math.floor(Date.now() / 1000) + body.expires_in : undefined,
+    scope: str(body.scope)
+  }
+}
+
+function withQuery (endpoint: string, params: Record<string, string | undefined>): string {
+  const url = new URL(endpoint)
+  for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.set(name, value)
+  return url.href
+}
 
 export function githubProvider (client: UpstreamClient): UpstreamProvider {
   return {
@@ -25,14 +41,17 @@ export function githubProvider (client: UpstreamClient): UpstreamProvider {
       allow_signup: 'false'
     }),
 
-    async exchange (code, codeVerifier) {
+    // GitHub sends no `iss`; the state was matched by the gateway before this call.
+    async exchange (callback, checks) {
+      const code = callback.get('code')
+      if (code === null) throw new UpstreamLoginError('GitHub sent no code')
       const tokens = upstreamTokens(await callProvider(TOKEN, {
         form: {
           client_id: client.clientId,
           client_secret: client.clientSecret,
           code,
           redirect_uri: client.redirectUri,
-          code_verifier: codeVerifier
+          code_verifier: checks.codeVerifier
         }
       }))
       const headers = { authorization: `Bearer ${tokens.access_token}`, 'x-github-api-version': '2022-11-28' }

@@ -10,7 +10,8 @@ const config = { proxies: [{ pattern: '/calc/mcp', target_url: 'http://127.0.0.1
 let setup: AuthorizationSetup
 let clientId: string
 t.before(async () => {
-  setup = await startAuthorizationServer(t, { config, env: { ALLOWED_EMAIL_DOMAINS: 'example.com' } })
+  // hd in the ID token itself, where a Google login would read it.
+  setup = await startAuthorizationServer(t, { config, env: { ALLOWED_EMAIL_DOMAINS: 'example.com' }, idp: { claimsInIdToken: true } })
   clientId = (await registerClient(setup.base)).body.client_id as string
 })
 

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { githubProvider } from '../../src/upstream/github.js'
-import { googleProvider, oidcProvider } from '../../src/upstream/oidc.js'
+import { genericOidcProvider, googleProvider } from '../../src/upstream/oidc.js'
 
 const client = { clientId: 'gw', clientSecret: 's', redirectUri: 'https://gw.example/oauth/callback', scopes: ['openid', 'email'] }
 const start = { state: 'st', nonce: 'n', codeChallenge: 'c'.repeat(43), offlineConsent: true }
@@ -27,11 +27,21 @@ t.test('Google: offline access, prompt=consent until a refresh token is held, hd
   t.equal(google.loginOrigin, 'https://accounts.google.com')
 })
 
-t.test('a generic OIDC provider gets no Google parameters; GitHub asks for the email scope', async t => {
-  const oidc = oidcProvider({ issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/auth', token_endpoint: 'https://idp.example/token', jwks_uri: 'https://idp.example/jwks' }, client, { name: 'oidc', issuers: ['https://idp.example'] })
-  const url = new URL(oidc.authorizationUrl(start))
-  t.equal(url.searchParams.get('access_type'), null)
-  t.equal(url.searchParams.get('nonce'), 'n')
+t.test('a generic OIDC provider gets no Google parameters, and offline_access with prompt=consent until a refresh token is held; GitHub asks for the email scope', async t => {
+  const metadata = { issuer: 'https://idp.example', authorization_endpoint: 'https://idp.example/auth', token_endpoint: 'https://idp.example/token', jwks_uri: 'https://idp.example/jwks' }
+  const oidc = genericOidcProvider({ ...metadata, scopes_supported: ['openid', 'email', 'offline_access'] }, client)
+  const first = new URL(oidc.authorizationUrl(start))
+  t.equal(first.searchParams.get('access_type'), null)
+  t.equal(first.searchParams.get('nonce'), 'n')
+  t.equal(first.searchParams.get('scope'), 'openid email offline_access')
+  t.equal(first.searchParams.get('prompt'), 'consent')
+  const later = new URL(oidc.authorizationUrl({ ...start, offlineConsent: false }))
+  t.equal(later.searchParams.get('scope'), 'openid email')
+  t.equal(later.searchParams.get('prompt'), null)
+  const withoutOffline = new URL(genericOidcProvider(metadata, client).authorizationUrl(start))
+  t.equal(withoutOffline.searchParams.get('scope'), 'openid email', 'not asked of a provider that does not offer it')
+  t.equal(withoutOffline.searchParams.get('prompt'), null)
+
   const github = new URL(githubProvider(client).authorizationUrl(start))
   t.equal(github.origin, 'https://github.com')
   t.equal(github.searchParams.get('scope'), 'read:user user:email')
