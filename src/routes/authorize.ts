@@ -147,7 +147,7 @@ export default async function authorizeRoutes (instance: FastifyInstance): Promi
     }
     let result: UpstreamLogin
     try {
-      result = await upstream().exchange(new URL(request.url, issuer).searchParams, { state: query.state, codeVerifier: login.codeVerifier, nonce: login.nonce })
+      result = await upstream().exchange(new URL(request.url, fastify.config.env.BASE_URL).searchParams, { state: query.state, codeVerifier: login.codeVerifier, nonce: login.nonce })
     } catch (err) {
       if (!(err instanceof UpstreamLoginError)) throw err
       request.log.warn({ err }, 'upstream login failed')
