@@ -83,6 +83,11 @@ export function grantableScopes (route: RouteConfig): string[] {
   return [...new Set([...route.scopes, ...route.toolPolicy?.toolScopes ?? []])]
 }
 
+/** Every scope some route grants: what the gateway knows (anything else is left out of a grant). */
+export function gatewayScopes (routes: readonly RouteConfig[]): string[] {
+  return [...new Set(routes.flatMap(grantableScopes))]
+}
+
 export const DEFAULT_ROUTE_SCOPES = ['mcp']
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const FORBIDDEN_UPSTREAM_HEADERS = new Set(['host', 'content-length', 'connection', 'transfer-encoding', 'mcp-session-id'])

@@ -1,12 +1,12 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import type { RouteConfig } from '../config/config-file.js'
+import { gatewayScopes, type RouteConfig } from '../config/config-file.js'
 import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { OAuthError } from '../oauth/errors.js'
 import { verifyPkce } from '../oauth/pkce.js'
 import { decideRefresh, familyTtl, revokeFamily, rotateFamily, type RefreshFamily } from '../oauth/refresh-rotation.js'
 import { resolveResource } from '../oauth/resource.js'
-import { formatScope, narrowScopes } from '../oauth/scopes.js'
+import { formatScope, knownScopes, narrowScopes } from '../oauth/scopes.js'
 import { seal, unseal } from '../oauth/sealed.js'
 import { hashSecret, randomToken, safeEqual } from '../oauth/secrets.js'
 import type { KnownClient } from './clients.js'
@@ -93,6 +93,7 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
   const { env, routes, routeByPattern, globalAllow } = fastify.config
   const { store, tokens } = fastify
   const key = fastify.keys.encryptionKey
+  const supportedScopes = gatewayScopes(routes)
 
   function routeOf (pattern: string): RouteConfig {
     const route = routeByPattern.get(pattern)
@@ -252,7 +253,7 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
           throw invalidGrant('the identity provider sign-in has ended; authorize again')
         }
         checkResource(request.resource, route)
-        const scopes = narrowScopes(request.scopes, current.scopes)
+        const scopes = narrowScopes(knownScopes(request.scopes, supportedScopes), current.scopes)
         const { response, jti, exp } = mint(current, route, scopes)
         const refreshToken = newRefreshToken(familyId)
         response.refresh_token = refreshToken

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { grantableScopes } from '../config/config-file.js'
+import { gatewayScopes } from '../config/config-file.js'
+import { OFFLINE_ACCESS } from '../oauth/scopes.js'
 
 const StringList = Type.Array(Type.String())
 
@@ -42,7 +43,7 @@ export default async function authorizationServerMetadataRoutes (fastify: Fastif
     revocation_endpoint: `${base}/oauth/revoke`,
     introspection_endpoint: `${base}/oauth/introspect`,
     jwks_uri: `${base}/.well-known/jwks.json`,
-    scopes_supported: [...new Set(routes.flatMap(grantableScopes))],
+    scopes_supported: [...gatewayScopes(routes), OFFLINE_ACCESS],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
     grant_types_supported: ['authorization_code', 'refresh_token'],

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { normalizeIP } from '@fastify/rate-limit'
 import { Type, type Static } from 'typebox'
-import { grantableScopes, type RouteConfig } from '../config/config-file.js'
+import { gatewayScopes, grantableScopes, type RouteConfig } from '../config/config-file.js'
 import { sendHtmlPage } from '../http/html-page.js'
 import { checkAllowLists, type AllowDecision, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { buildAuthorizationRedirect, errorRedirect, validateAuthorizeRequest } from '../oauth/authorize-request.js'
@@ -77,7 +77,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
   if (globalAllow.emails.length === 0 && globalAllow.domains.length === 0 && routes.some(r => r.allowedEmails.length + r.allowedDomains.length === 0)) {
     fastify.log.warn('no allow-list (ALLOWED_EMAILS, ALLOWED_EMAIL_DOMAINS or per route) covers some routes: every verified email can log in to them')
   }
-  const supportedScopes = [...new Set(routes.flatMap(grantableScopes))]
+  const supportedScopes = gatewayScopes(routes)
 
   function upstream (): NonNullable<typeof fastify.upstreamIdp> {
     if (fastify.upstreamIdp === null) throw new ErrorPage('Login unavailable', 'The gateway has no identity provider configured yet.', 503)
