@@ -16,8 +16,8 @@ t.test('defaults give a working local configuration', async t => {
     metadataUrl: 'http://localhost:8080/.well-known/oauth-protected-resource/calc/mcp',
     allowedEmails: [],
     allowedDomains: [],
-    upstreamAuth: 'none',
-    upstreamHeader: undefined,
+    allowedClients: [],
+    upstream: { auth: 'none' },
     scopes: ['mcp'],
     toolPolicy: undefined,
     auditArguments: false
@@ -35,9 +35,9 @@ t.test('per-route options are read and normalised', async t => {
   const r = config.routes[0]
   t.same(r.allowedEmails, ['ana@example.com'])
   t.same(r.allowedDomains, ['example.org'])
-  t.same(r.upstreamHeader, { name: 'x-api-key', value: 'k' })
+  t.same(r.upstream, { auth: 'header', headerName: 'x-api-key', value: 'k' })
   t.same(config.allowedOrigins, ['https://a.example', 'https://b.example'])
-  t.same(config.clients, [{ clientId: 'app', clientSecret: 'k', redirectUris: ['https://app.example/cb'], clientName: 'app' }])
+  t.match(config.clients, [{ clientId: 'app', clientSecret: 'k', redirectUris: ['https://app.example/cb'], clientName: 'app', grantTypes: ['authorization_code', 'refresh_token'], authMethod: 'client_secret_basic' }])
 })
 
 t.test('every configuration mistake stops start-up with a message naming it', async t => {

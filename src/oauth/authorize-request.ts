@@ -8,7 +8,7 @@ import { ErrorPage, OAuthError, StoreUnavailableError } from './errors.js'
 import { validateCodeChallenge } from './pkce.js'
 import { type Params, singleParam } from './params.js'
 import { matchRedirectUri } from './redirect-uri.js'
-import { type ResourceRoute, resolveResource } from './resource.js'
+import { checkClientOnRoute, type ResourceRoute, resolveResource } from './resource.js'
 import { knownScopes, parseScope } from './scopes.js'
 
 export interface AuthorizeClient {
@@ -114,6 +114,7 @@ export async function validateAuthorizeRequest<R extends ResourceRoute> (query: 
       singleParam(query, 'code_challenge'),
       singleParam(query, 'code_challenge_method'))
     const route = resolveResource(query.resource, ctx.routes)
+    checkClientOnRoute(route, client.client_id)
     const requestedScopes = knownScopes(parseScope(singleParam(query, 'scope')), ctx.supportedScopes)
     const scopes = requestedScopes.length === 0 ? [...ctx.defaultScopes] : requestedScopes
     const state = singleParam(query, 'state')

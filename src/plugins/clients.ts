@@ -1,7 +1,11 @@
 import fp from 'fastify-plugin'
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ClientConfig } from '../config/config-file.js'
+import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
+import { useOnce } from '../authorization/single-use.js'
+import { verifyClientAssertion } from '../oauth/client-assertion.js'
 import { authenticateClient, type ClientAuthentication } from '../oauth/client-auth.js'
+import { OAuthError } from '../oauth/errors.js'
 import { generateClientCredentials, type ClientMetadata, type GrantType, type TokenEndpointAuthMethod } from '../oauth/client-metadata.js'
 import { CimdLimitError, ClientMetadataDocumentError, ClientMetadataDocuments, isCimdClientId } from '../oauth/cimd.js'
 import { ErrorPage } from '../oauth/errors.js'
@@ -17,6 +21,9 @@ export interface KnownClient {
   token_endpoint_auth_method: TokenEndpointAuthMethod
   client_secret_hash?: string
   client_id_issued_at?: number
+  /** Pre-registered machine clients: the routes client_credentials may name, and the scopes there (undefined: the route's own). */
+  allowed_routes?: string[]
+  allowed_scopes?: string[]
 }
 
 export interface Registration {
@@ -70,15 +77,28 @@ function fromConfig (entry: ClientConfig): KnownClient {
     client_id: entry.clientId,
     redirect_uris: entry.redirectUris,
     client_name: entry.clientName,
-    grant_types: ['authorization_code', 'refresh_token'],
-    token_endpoint_auth_method: entry.clientSecret !== undefined ? 'client_secret_basic' : 'none',
-    client_secret_hash: entry.clientSecret !== undefined ? hashSecret(entry.clientSecret) : undefined
+    grant_types: entry.grantTypes,
+    token_endpoint_auth_method: entry.authMethod,
+    client_secret_hash: entry.clientSecret !== undefined ? hashSecret(entry.clientSecret) : undefined,
+    allowed_routes: entry.routes,
+    allowed_scopes: entry.scopes
   }
+}
+
+/** The public keys of each private_key_jwt client: inline, or fetched (5 s at most, cached, no redirects). */
+function assertionKeys (clients: ClientConfig[]): Map<string, JWTVerifyGetKey> {
+  const keys = new Map<string, JWTVerifyGetKey>()
+  for (const c of clients) {
+    if (c.jwks !== undefined) keys.set(c.clientId, createLocalJWKSet(c.jwks as unknown as JSONWebKeySet))
+    else if (c.jwksUri !== undefined) keys.set(c.clientId, createRemoteJWKSet(new URL(c.jwksUri), { timeoutDuration: 5000 }))
+  }
+  return keys
 }
 
 async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
   const { env, clients: configured } = fastify.config
   const preRegistered = new Map(configured.map(c => [c.clientId, fromConfig(c)]))
+  const keysOf = assertionKeys(configured)
   const tracing = fastify.tracing
   const documents = new ClientMetadataDocuments({
     allowLoopback: env.CIMD_ALLOW_LOOPBACK,
@@ -140,6 +160,16 @@ async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
     async authenticate (auth, requester) {
       const client = await find(auth.clientId, requester)
       authenticateClient(auth, client)
+      if (auth.method === 'private_key_jwt') {
+        const keys = keysOf.get(auth.clientId)
+        if (keys === undefined) throw new OAuthError('invalid_client', 'client authentication failed')
+        const base = env.BASE_URL
+        const now = Math.floor(Date.now() / 1000)
+        const { jti, exp } = await verifyClientAssertion(auth.assertion, { clientId: auth.clientId, audiences: [base, `${base}/oauth/token`, `${base}/token`], keys, now })
+        if (!await useOnce(store, `client:${auth.clientId}`, jti, exp, now)) {
+          throw new OAuthError('invalid_client', 'client assertion refused: its jti was already used')
+        }
+      }
       return client as KnownClient
     }
   }

@@ -5,10 +5,13 @@ import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { OAuthError } from '../oauth/errors.js'
 import { verifyPkce } from '../oauth/pkce.js'
 import { decideRefresh, familyTtl, revokeFamily, rotateFamily, type RefreshFamily } from '../oauth/refresh-rotation.js'
-import { resolveResource } from '../oauth/resource.js'
+import { checkClientOnRoute, resolveResource } from '../oauth/resource.js'
 import { formatScope, knownScopes, narrowScopes } from '../oauth/scopes.js'
 import { seal, unseal } from '../oauth/sealed.js'
 import { hashSecret, randomToken, safeEqual } from '../oauth/secrets.js'
+import { clientCredentialsGrant, type ClientCredentialsRequest } from '../authorization/client-credentials-grant.js'
+import { jwtBearerGrant, type JwtBearerRequest } from '../authorization/jwt-bearer-grant.js'
+import type { TokenResponse } from '../authorization/route-token.js'
 import type { KnownClient } from './clients.js'
 
 /** Who a grant was issued to (email as the allow-lists admitted it): checked again at every use. */
@@ -24,14 +27,6 @@ export interface CodeGrant extends GrantIdentity {
   /** The route's pattern. */
   resource: string
   scopes: string[]
-}
-
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  scope: string
-  refresh_token?: string
 }
 
 export interface CodeRedemption {
@@ -53,6 +48,10 @@ export interface Grants {
   refresh: (client: KnownClient, request: RefreshRequest) => Promise<TokenResponse>
   /** RFC 7009: revokes the refresh token's family when it is one of this client's; else nothing. */
   revokeRefreshToken: (client: KnownClient, token: string) => Promise<void>
+  /** RFC 6749 §4.4: a pre-registered machine client, as itself. */
+  clientCredentials: (client: KnownClient, request: ClientCredentialsRequest) => TokenResponse
+  /** SEP-990: an ID-JAG from a trusted enterprise IdP. */
+  jwtBearer: (client: KnownClient, request: JwtBearerRequest) => Promise<TokenResponse>
 }
 
 declare module 'fastify' {
@@ -90,7 +89,7 @@ function invalidGrant (description: string): OAuthError {
 }
 
 async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
-  const { env, routes, routeByPattern, globalAllow } = fastify.config
+  const { env, routes, routeByPattern, globalAllow, trustedIdps } = fastify.config
   const { store, tokens } = fastify
   const key = fastify.keys.encryptionKey
   const supportedScopes = gatewayScopes(routes)
@@ -158,7 +157,11 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
     throw new OAuthError('temporarily_unavailable', 'the grant is changing concurrently; retry', { status: 503, headers: { 'retry-after': '1' } })
   }
 
+  const now = (): number => Math.floor(Date.now() / 1000)
+  const mintFor = tokens.mint.bind(tokens)
   const grants: Grants = {
+    clientCredentials: clientCredentialsGrant({ routes, mint: mintFor, now }),
+    jwtBearer: jwtBearerGrant({ issuer: env.BASE_URL, routes, globalAllow, trustedIdps, store, mint: mintFor, now }),
     async issueCode (grant) {
       const code = randomToken(32)
       await store.set(`code:${hashSecret(code)}`, JSON.stringify(grant), CODE_TTL)
@@ -184,6 +187,7 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
       if (grant.redirectUri !== request.redirectUri) throw invalidGrant('redirect_uri differs from the authorization request')
       verifyPkce(request.codeVerifier, grant.codeChallenge)
       const route = routeOf(grant.resource)
+      checkClientOnRoute(route, client.client_id)
       // A code written by the previous version (no emailVerified) carries no identity to check.
       const refused = refusal(typeof grant.emailVerified === 'boolean' ? grant : undefined, route)
       if (refused !== undefined) throw invalidGrant(refused)
@@ -241,6 +245,13 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
         }
         const current = record as FamilyRecord
         const route = routeOf(current.resource)
+        // A client removed from allowed_clients since: its family ends here.
+        try {
+          checkClientOnRoute(route, client.client_id)
+        } catch (err) {
+          await revokeFamilyById(familyId)
+          throw err
+        }
         const refused = refusal(identityOf(current), route)
         if (refused !== undefined) {
           // Revoked for good: allowing the user again later takes a new login, not this family.
@@ -248,7 +259,7 @@ async function grantsPlugin (fastify: FastifyInstance): Promise<void> {
           throw invalidGrant(refused)
         }
         // The provider sign-in behind a provider_token route is gone: only a new login restores it.
-        if (route.upstreamAuth === 'provider_token' && await fastify.authorizationFlow.upstreamTokens(current.sub) === null) {
+        if (route.upstream.auth === 'provider_token' && await fastify.authorizationFlow.upstreamTokens(current.sub) === null) {
           await revokeFamilyById(familyId)
           throw invalidGrant('the identity provider sign-in has ended; authorize again')
         }

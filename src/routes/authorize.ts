@@ -90,7 +90,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
    */
   async function usableSession (request: FastifyRequest, route: RouteConfig | undefined): Promise<UpstreamIdentity | undefined> {
     const session = await flow.session(request)
-    if (session === undefined || route?.upstreamAuth !== 'provider_token') return session
+    if (session === undefined || route?.upstream.auth !== 'provider_token') return session
     return await flow.upstreamTokens(session.sub) === null ? undefined : session
   }
 

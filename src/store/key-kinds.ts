@@ -34,6 +34,8 @@ const KEY_KINDS: Record<string, KeyKind> = {
   revoked: { class: 'long-lived', durable: true },
   code: { class: 'short-lived', durable: true },
   'code-used': { class: 'short-lived', durable: true },
+  // Used assertion ids: written only once an assertion's signature verified; a failover that lost one would allow a replay.
+  jti: { class: 'short-lived', durable: true },
   'upstream-refresh': { class: 'short-lived' }
 }
 
