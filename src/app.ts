@@ -1,7 +1,9 @@
 import Fastify, { type FastifyInstance } from 'fastify'
 import { destination } from 'pino'
 import errorHandler from './plugins/error-handler.js'
-import configPlugin, { loadGatewayConfig, type ConfigPluginOptions } from './plugins/config.js'
+import configPlugin from './plugins/config.js'
+import { loadGatewayConfig, type GatewayConfigSource } from './config/gateway-config.js'
+import { systemClock, type Clock } from './authorization/clock.js'
 import storePlugin from './plugins/store.js'
 import keysPlugin from './plugins/keys.js'
 import tokensPlugin from './plugins/tokens.js'
@@ -21,11 +23,13 @@ import proxyPlugin from './plugins/proxy.js'
 import { OneLineRequestLog, requestId } from './request-log.js'
 import { connectionTimeoutMs } from './config/env.js'
 
-export interface AppOptions extends ConfigPluginOptions {
+export interface AppOptions extends GatewayConfigSource {
   /** false silences the log (tests). */
   logger?: false
   /** Where log lines go (default stdout). */
   logStream?: { write: (line: string) => void }
+  /** The services' time (default the system clock; tests advance their own). */
+  clock?: Clock
 }
 
 /** Paths pino must never print: credentials in headers and in parsed bodies. */
@@ -94,7 +98,7 @@ export async function buildApp (opts: AppOptions): Promise<FastifyInstance> {
     })
   }
   await app.register(errorHandler)
-  await app.register(configPlugin, { config })
+  await app.register(configPlugin, { config, clock: opts.clock ?? systemClock })
   await app.register(tracingPlugin)
   await app.register(storePlugin)
   await app.register(keysPlugin)

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { loadGatewayConfig } from '../src/plugins/config.js'
+import { loadGatewayConfig } from '../src/config/gateway-config.js'
 
 const route = { pattern: '/calc/mcp', target_url: 'http://calc:3000/mcp' }
 const load = (env: Record<string, string>, configFile: unknown = { proxies: [route] }): unknown => loadGatewayConfig({ env, configFile })

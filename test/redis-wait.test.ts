@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { parseEnv } from '../src/config/env.js'
-import { StoreUnavailableError } from '../src/oauth/errors.js'
+import { StoreUnavailableError } from '../src/store/store-errors.js'
 import { openStore } from '../src/store/open-store.js'
 import type { Store } from '../src/store/store.js'
 import { redisCommand, startRedisCluster, startSentinel } from './fixtures/redis-topologies.js'

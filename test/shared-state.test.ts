@@ -2,7 +2,7 @@ import t from 'tap'
 import { buildGateway, mintToken, startRedis, until } from './helper.js'
 import { startMcpUpstream } from './fixtures/mcp-upstream.js'
 import { KEYS_CHANNEL, rotateStoredSigningKey } from '../src/keys/key-ring.js'
-import { StoreUnavailableError } from '../src/oauth/errors.js'
+import { StoreUnavailableError } from '../src/store/store-errors.js'
 
 const INIT = { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } }
 const headers = (token: string): Record<string, string> => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' })

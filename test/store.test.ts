@@ -2,7 +2,7 @@ import t from 'tap'
 import { MemoryStore } from '../src/store/memory-store.js'
 import { openStore } from '../src/store/open-store.js'
 import { parseEnv } from '../src/config/env.js'
-import { StoreFullError, StoreUnavailableError } from '../src/oauth/errors.js'
+import { StoreFullError, StoreUnavailableError } from '../src/store/store-errors.js'
 import { sleep, startRedis } from './helper.js'
 import { contract } from './fixtures/store-contract.js'
 

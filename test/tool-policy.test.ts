@@ -129,7 +129,7 @@ for (const jsonResponse of [false, true]) {
 t.test('the README worked example loads and means what it says', async t => {
   const { readFileSync } = await import('node:fs')
   const { parse } = await import('yaml')
-  const { loadGatewayConfig } = await import('../src/plugins/config.js')
+  const { loadGatewayConfig } = await import('../src/config/gateway-config.js')
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8')
   const block = /```yaml\n(proxies:\n {2}- pattern: "\/files\/mcp"[\s\S]*?)```/.exec(readme)
   t.ok(block, 'the example is in the README')

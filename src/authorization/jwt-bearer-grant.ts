@@ -11,7 +11,7 @@ import { verifyIdJag, type TrustedIssuer } from '../oauth/id-jag.js'
 import { checkClientOnRoute, resolveResource } from '../oauth/resource.js'
 import { JWT_BEARER_GRANT } from '../oauth/token-request.js'
 import { knownScopes } from '../oauth/scopes.js'
-import type { Store } from '../store/store.js'
+import type { RecordStore } from '../store/records.js'
 import { checkNoProviderLogin, grantWithin, tokenResponse, type GrantClient, type Mint, type TokenResponse } from './route-token.js'
 import { useOnce } from './single-use.js'
 
@@ -26,7 +26,7 @@ export interface JwtBearerDeps {
   routes: RouteConfig[]
   globalAllow: AllowList
   trustedIdps: TrustedIdp[]
-  store: Store
+  records: RecordStore
   mint: Mint
   now: () => number
 }
@@ -66,7 +66,7 @@ export function jwtBearerGrant (deps: JwtBearerDeps): (client: GrantClient, requ
     const requested = known.filter(s => asserted.includes(s))
     if (known.length > 0 && requested.length === 0) throw new OAuthError('invalid_scope', 'none of the scopes asked for was approved by the identity provider')
     const scopes = grantWithin(requested, asserted, route)
-    if (!await useOnce(deps.store, `idp:${claims.iss}`, claims.jti, claims.exp, now)) {
+    if (!await useOnce(deps.records, `idp:${claims.iss}`, claims.jti, claims.exp, now)) {
       throw new OAuthError('invalid_grant', 'assertion refused: its jti was already used')
     }
     // Namespaced by issuer: an IdP's `sub` must never match a provider login's or another IdP's.

@@ -1,5 +1,5 @@
 import 'dotenv/config'
-import { loadGatewayConfig, type GatewayConfig } from '../plugins/config.js'
+import { loadGatewayConfig, type GatewayConfig } from '../config/gateway-config.js'
 import { openStore } from '../store/open-store.js'
 import type { Store } from '../store/store.js'
 

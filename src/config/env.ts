@@ -1,7 +1,7 @@
 import envSchema from 'env-schema'
 import { Type, type Static } from 'typebox'
 import { ConfigError } from './config-error.js'
-import { parseEncryptionKey, parseSigningKeys } from '../keys/key-ring.js'
+import { parseEncryptionKeys, parseSigningKeys } from '../keys/key-parsing.js'
 import { tracingSettings } from '../tracing/otel-settings.js'
 
 const CommaList = (description: string, fallback = '') =>
@@ -115,7 +115,7 @@ export function parseEnv (data: Record<string, string | undefined>): Env {
   }
   // Parsed again where used; checked here so a bad key stops start-up before anything runs.
   if (env.JWT_SIGNING_KEY !== undefined) parseSigningKeys(env.JWT_SIGNING_KEY)
-  if (env.ENCRYPTION_KEY !== undefined) parseEncryptionKey(env.ENCRYPTION_KEY)
+  if (env.ENCRYPTION_KEY !== undefined) parseEncryptionKeys(env.ENCRYPTION_KEY)
   tracingSettings(env)
   return env
 }

@@ -1,25 +1,19 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
 import { dirname } from 'node:path'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { ConfigError } from '../config/config-error.js'
 import type { Env } from '../config/env.js'
 import type { Store } from '../store/store.js'
+import { parseEncryptionKeys, parseSigningKeys, signingKeyFromPem, type SigningKey } from './key-parsing.js'
 
-export interface SigningKey {
-  kid: string
-  /** PKCS#8 PEM of the P-256 private key. */
-  privatePem: string
-  publicPem: string
-  publicJwk: JsonWebKey
-  /** Unix seconds; when a newer key took over, old ones verify until `retireAt`. */
-  createdAt: number
-  retireAt?: number
-}
+export type { SigningKey } from './key-parsing.js'
 
 export interface KeyMaterial {
   /** First key signs; all verify. */
   signing: SigningKey[]
+  /** Seals; also the root of the cookie and session-binding keys. */
   encryptionKey: Buffer
+  /** encryptionKey first, then older ones that still open what they sealed (ENCRYPTION_KEY=new,old). */
+  encryptionKeys: Buffer[]
   /** Where the keys came from, for the start-up log. */
   source: 'environment' | 'store' | 'file' | 'generated'
 }
@@ -30,27 +24,6 @@ interface StoredKeys {
 }
 
 const STORE_KEY = 'keys:material'
-
-export function signingKeyFromPem (pem: string, createdAt = 0, retireAt?: number): SigningKey {
-  const privateKey = createPrivateKey(pem)
-  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new Error('is not an EC P-256 private key (ES256)')
-  }
-  const publicKey = createPublicKey(privateKey)
-  const jwk = publicKey.export({ format: 'jwk' })
-  // RFC 7638 thumbprint: stable across replicas and restarts for the same key.
-  const kid = createHash('sha256')
-    .update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
-    .digest('base64url').slice(0, 16)
-  return {
-    kid,
-    privatePem: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-    publicPem: publicKey.export({ format: 'pem', type: 'spki' }).toString(),
-    publicJwk: { ...jwk, kid, alg: 'ES256', use: 'sig' },
-    createdAt,
-    retireAt
-  }
-}
 
 /** Whether `key` has stopped verifying at `nowMs` (its `retireAt` has passed). */
 export function isRetired (key: SigningKey, nowMs = Date.now()): boolean {
@@ -65,25 +38,6 @@ export function liveKeys (keys: readonly SigningKey[], nowMs = Date.now()): Sign
 export function generateSigningKey (now = Math.floor(Date.now() / 1000)): SigningKey {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   return signingKeyFromPem(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(), now)
-}
-
-/** JWT_SIGNING_KEY may hold several PEM blocks: the first signs, the others still verify. */
-export function parseSigningKeys (value: string): SigningKey[] {
-  const blocks = value.replace(/\\n/g, '\n').match(/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]+?-----END [A-Z ]*PRIVATE KEY-----/g)
-  if (blocks === null) throw new ConfigError('JWT_SIGNING_KEY', 'holds no PEM private key')
-  return blocks.map((pem, i) => {
-    try {
-      return signingKeyFromPem(pem)
-    } catch (err) {
-      throw new ConfigError('JWT_SIGNING_KEY', `key ${i + 1} ${(err as Error).message}`)
-    }
-  })
-}
-
-export function parseEncryptionKey (value: string): Buffer {
-  const key = Buffer.from(value, 'base64')
-  if (key.length !== 32) throw new ConfigError('ENCRYPTION_KEY', `must be 32 bytes in base64 (got ${key.length} bytes)`)
-  return key
 }
 
 function serialize (material: Pick<KeyMaterial, 'signing' | 'encryptionKey'>): string {
@@ -117,9 +71,9 @@ function readKeysFile (path: string): string | null {
  */
 export async function loadKeyMaterial (env: Env, store: Store): Promise<KeyMaterial> {
   const envSigning = env.JWT_SIGNING_KEY !== undefined ? parseSigningKeys(env.JWT_SIGNING_KEY) : undefined
-  const envEncryption = env.ENCRYPTION_KEY !== undefined ? parseEncryptionKey(env.ENCRYPTION_KEY) : undefined
+  const envEncryption = env.ENCRYPTION_KEY !== undefined ? parseEncryptionKeys(env.ENCRYPTION_KEY) : undefined
   if (envSigning !== undefined && envEncryption !== undefined) {
-    return { signing: envSigning, encryptionKey: envEncryption, source: 'environment' }
+    return { signing: envSigning, encryptionKey: envEncryption[0], encryptionKeys: envEncryption, source: 'environment' }
   }
   const useFile = store.kind === 'memory' && env.KEYS_FILE !== ''
   let text = useFile ? readKeysFile(env.KEYS_FILE) : await store.get(STORE_KEY)
@@ -144,7 +98,8 @@ export async function loadKeyMaterial (env: Env, store: Store): Promise<KeyMater
   const shared = deserialize(text)
   return {
     signing: envSigning ?? shared.signing,
-    encryptionKey: envEncryption ?? shared.encryptionKey,
+    encryptionKey: envEncryption?.[0] ?? shared.encryptionKey,
+    encryptionKeys: envEncryption ?? [shared.encryptionKey],
     source
   }
 }

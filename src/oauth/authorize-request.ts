@@ -4,7 +4,7 @@
  * be shown to the user, never sent to the URI (that would be an open redirector). After that,
  * errors go back to the client on its redirect URI, with `state` and `iss` (RFC 9207).
  */
-import { ErrorPage, OAuthError, StoreUnavailableError } from './errors.js'
+import { ErrorPage, OAuthError } from './errors.js'
 import { validateCodeChallenge } from './pkce.js'
 import { type Params, singleParam } from './params.js'
 import { matchRedirectUri } from './redirect-uri.js'
@@ -76,7 +76,7 @@ async function clientAndRedirect (query: Params, findClient: AuthorizeContext<Re
     client = await findClient(clientId)
   } catch (err) {
     // A metadata document that cannot be fetched or is invalid: tell the user why, on a page.
-    if (err instanceof OAuthError && !(err instanceof StoreUnavailableError)) {
+    if (err instanceof OAuthError) {
       throw new ErrorPage('Unknown application', err.message)
     }
     throw err

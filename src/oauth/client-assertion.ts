@@ -27,7 +27,8 @@ export interface AssertionExpectations {
 export interface VerifiedAssertion { jti: string, exp: number }
 
 function refused (why: string): OAuthError {
-  return new OAuthError('invalid_client', `client assertion refused: ${why}`)
+  // One wording on the wire, like every client authentication failure; the reason is logged.
+  return new OAuthError('invalid_client', `client assertion refused: ${why}`, { publicDescription: 'client authentication failed' })
 }
 
 export async function verifyClientAssertion (assertion: string, expect: AssertionExpectations): Promise<VerifiedAssertion> {

@@ -89,11 +89,15 @@ export function parseClientAuthentication (authorization: string | undefined, bo
 /**
  * Checks the credentials against the stored client. A confidential client may send its secret
  * either way (basic or post): both prove the same secret. A `private_key_jwt` client must send
- * an assertion, whose verification is left to the caller. Every failure is `invalid_client`.
+ * an assertion, whose verification is left to the caller. Every failure is `invalid_client`
+ * with one wording on the wire, so a caller cannot learn whether a client id exists; why it
+ * failed is the error's message, for the log.
  */
 export function authenticateClient (auth: ClientAuthentication, client: AuthenticatingClient | undefined): void {
   const headers = auth.method === 'client_secret_basic' ? BASIC_CHALLENGE : undefined
-  const fail = (why: string): never => { throw new OAuthError('invalid_client', why, { headers }) }
+  const fail = (why: string): never => {
+    throw new OAuthError('invalid_client', why, { headers, publicDescription: 'client authentication failed' })
+  }
   if (client === undefined) fail('unknown client')
   else if (client.token_endpoint_auth_method === 'none') {
     if (auth.method !== 'none') fail('this client is public and has no secret; authenticate with client_id only')

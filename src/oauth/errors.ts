@@ -1,6 +1,6 @@
 /**
- * OAuth and gateway errors as typed values. Handlers throw these; the one error handler
- * (src/plugins/error-handler.ts) turns them into responses, so no route formats errors itself.
+ * OAuth errors as typed values, free of HTTP frameworks: the rules and services throw them and
+ * the mappers in src/http/error-responses.ts turn them into responses, so no route formats errors.
  */
 
 /** RFC 6749 §5.2, RFC 7591 §3.2.2, RFC 8707 §2, RFC 6750 §3.1 codes, plus the gateway's own. */
@@ -21,7 +21,6 @@ export type OAuthErrorCode =
   | 'invalid_client_metadata'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'slow_down'
 
 const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -39,8 +38,7 @@ const DEFAULT_STATUS: Record<OAuthErrorCode, number> = {
   invalid_redirect_uri: 400,
   invalid_client_metadata: 400,
   invalid_token: 401,
-  insufficient_scope: 403,
-  slow_down: 429
+  insufficient_scope: 403
 }
 
 export interface OAuthErrorOptions {
@@ -49,6 +47,11 @@ export interface OAuthErrorOptions {
   headers?: Record<string, string>
   /** A short machine label for metrics (e.g. why a token was refused). */
   reason?: string
+  /**
+   * What the client is told instead of the message, when the message would tell it too much
+   * (whether a client exists): the message then goes to the log only.
+   */
+  publicDescription?: string
 }
 
 export class OAuthError extends Error {
@@ -56,6 +59,7 @@ export class OAuthError extends Error {
   readonly statusCode: number
   readonly headers: Record<string, string>
   readonly reason: string
+  readonly description: string
 
   constructor (code: OAuthErrorCode, description: string, opts: OAuthErrorOptions = {}) {
     super(description)
@@ -64,38 +68,11 @@ export class OAuthError extends Error {
     this.statusCode = opts.status ?? DEFAULT_STATUS[code]
     this.headers = opts.headers ?? {}
     this.reason = opts.reason ?? code
+    this.description = opts.publicDescription ?? description
   }
 
   toJSON (): { error: OAuthErrorCode, error_description: string } {
-    return { error: this.code, error_description: this.message }
-  }
-}
-
-/** Redis (or another backing store) cannot be reached: 503 with Retry-After, never a crash. */
-export class StoreUnavailableError extends OAuthError {
-  constructor (cause?: unknown) {
-    super('temporarily_unavailable', 'The gateway store is unavailable; retry shortly.', {
-      status: 503,
-      headers: { 'retry-after': '5' }
-    })
-    this.name = 'StoreUnavailableError'
-    if (cause !== undefined) this.cause = cause
-  }
-}
-
-/**
- * The store has no room for a new record of this class (the memory store's bound): 503 with
- * Retry-After rather than evicting someone else's record. Short-lived records expire within
- * minutes, which frees room.
- */
-export class StoreFullError extends OAuthError {
-  constructor (recordClass: string) {
-    super('temporarily_unavailable', 'The gateway is too busy to start this now; retry shortly.', {
-      status: 503,
-      headers: { 'retry-after': '60' },
-      reason: `store_full_${recordClass}`
-    })
-    this.name = 'StoreFullError'
+    return { error: this.code, error_description: this.description }
   }
 }
 

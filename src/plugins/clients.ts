@@ -1,57 +1,7 @@
 import fp from 'fastify-plugin'
-import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { ClientConfig } from '../config/config-file.js'
-import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
-import { useOnce } from '../authorization/single-use.js'
-import { verifyClientAssertion } from '../oauth/client-assertion.js'
-import { authenticateClient, type ClientAuthentication } from '../oauth/client-auth.js'
-import { OAuthError } from '../oauth/errors.js'
-import { generateClientCredentials, type ClientMetadata, type GrantType, type TokenEndpointAuthMethod } from '../oauth/client-metadata.js'
-import { CimdLimitError, ClientMetadataDocumentError, ClientMetadataDocuments, isCimdClientId } from '../oauth/cimd.js'
-import { ErrorPage } from '../oauth/errors.js'
-import { hashSecret } from '../oauth/secrets.js'
-import { useIpQuota } from '../store/ip-quota.js'
-
-/** Any client the gateway knows, whichever way it became known. */
-export interface KnownClient {
-  client_id: string
-  redirect_uris: string[]
-  client_name?: string
-  grant_types: GrantType[]
-  token_endpoint_auth_method: TokenEndpointAuthMethod
-  client_secret_hash?: string
-  client_id_issued_at?: number
-  /** Pre-registered machine clients: the routes client_credentials may name, and the scopes there (undefined: the route's own). */
-  allowed_routes?: string[]
-  allowed_scopes?: string[]
-}
-
-export interface Registration {
-  client: KnownClient
-  /** Shown once, in the registration response; only its hash is kept. */
-  clientSecret?: string
-}
-
-/** Who asks: the address a metadata document fetch is charged to, and the log that says why one was refused. */
-export interface Requester {
-  ip: string
-  log: FastifyBaseLogger
-}
-
-export type FindClient = (clientId: string) => Promise<KnownClient | undefined>
-
-export interface Clients {
-  /**
-   * Pre-registered (config.yaml), then metadata document (a client_id with a URL scheme), then
-   * registered (DCR). Without a requester, document fetches are capped only globally.
-   */
-  find: (clientId: string, requester?: Requester) => Promise<KnownClient | undefined>
-  /** `find` for a browser-facing request: a reached fetch cap is a 429 page. */
-  findForPage: (requester: Requester) => FindClient
-  register: (metadata: ClientMetadata) => Promise<Registration>
-  /** The client the credentials prove; throws invalid_client. */
-  authenticate: (auth: ClientAuthentication, requester?: Requester) => Promise<KnownClient>
-}
+import type { FastifyInstance } from 'fastify'
+import { createClients, type Clients } from '../authorization/clients.js'
+import { serviceDeps } from './service-deps.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -59,121 +9,12 @@ declare module 'fastify' {
   }
 }
 
-/** Registered clients unused this long are forgotten; each use starts the period again. */
-export const CLIENT_TTL_SECONDS = 90 * 24 * 60 * 60
-
-/**
- * Metadata documents one client address (an IPv4 address or an IPv6 /64) may have fetched, kept
- * in the store so the cap holds across replicas. Cache hits and joins to a running fetch of the
- * same URL are free.
- */
-export const CIMD_FETCHES_PER_ADDRESS = { name: 'cimd-fetches', max: 10, windowSeconds: 60 }
-
-/** Enough to recognise a client in the log; a refused id may be kilobytes long. */
-const LOGGED_CLIENT_ID_LENGTH = 300
-
-function fromConfig (entry: ClientConfig): KnownClient {
-  return {
-    client_id: entry.clientId,
-    redirect_uris: entry.redirectUris,
-    client_name: entry.clientName,
-    grant_types: entry.grantTypes,
-    token_endpoint_auth_method: entry.authMethod,
-    client_secret_hash: entry.clientSecret !== undefined ? hashSecret(entry.clientSecret) : undefined,
-    allowed_routes: entry.routes,
-    allowed_scopes: entry.scopes
-  }
-}
-
-/** The public keys of each private_key_jwt client: inline, or fetched (5 s at most, cached, no redirects). */
-function assertionKeys (clients: ClientConfig[]): Map<string, JWTVerifyGetKey> {
-  const keys = new Map<string, JWTVerifyGetKey>()
-  for (const c of clients) {
-    if (c.jwks !== undefined) keys.set(c.clientId, createLocalJWKSet(c.jwks as unknown as JSONWebKeySet))
-    else if (c.jwksUri !== undefined) keys.set(c.clientId, createRemoteJWKSet(new URL(c.jwksUri), { timeoutDuration: 5000 }))
-  }
-  return keys
-}
-
+/** Decorates the client registry (src/authorization/clients.ts); metadata document fetches are traced. */
 async function clientsPlugin (fastify: FastifyInstance): Promise<void> {
-  const { env, clients: configured } = fastify.config
-  const preRegistered = new Map(configured.map(c => [c.clientId, fromConfig(c)]))
-  const keysOf = assertionKeys(configured)
   const tracing = fastify.tracing
-  const documents = new ClientMetadataDocuments({
-    allowLoopback: env.CIMD_ALLOW_LOOPBACK,
+  fastify.decorate('clients', createClients(serviceDeps(fastify), {
     aroundFetch: tracing === null ? undefined : async (clientId, fetch) => await tracing.call('cimd fetch', { 'mcpgw.client_id': clientId.slice(0, 256) }, fetch)
-  })
-  const store = fastify.store
-
-  async function metadataDocument (clientId: string, requester: Requester | undefined): Promise<KnownClient> {
-    const admit = requester === undefined
-      ? undefined
-      : async () => {
-        if (!(await useIpQuota(store, CIMD_FETCHES_PER_ADDRESS, requester.ip)).allowed) {
-          throw new CimdLimitError(`${requester.ip} had ${CIMD_FETCHES_PER_ADDRESS.max} documents fetched within a minute`)
-        }
-      }
-    try {
-      return await documents.get(clientId, admit)
-    } catch (err) {
-      // The client is told one generic sentence; why (addresses, DNS answers) is for the operator.
-      const log = requester?.log ?? fastify.log
-      const logged = { clientId: clientId.slice(0, LOGGED_CLIENT_ID_LENGTH), reason: (err as { detail?: string }).detail }
-      if (err instanceof ClientMetadataDocumentError) log.info(logged, 'client metadata document refused')
-      if (err instanceof CimdLimitError) log.warn(logged, 'client metadata document not fetched: cap reached')
-      throw err
-    }
-  }
-
-  async function find (clientId: string, requester?: Requester): Promise<KnownClient | undefined> {
-    const known = preRegistered.get(clientId)
-    if (known !== undefined) return known
-    if (isCimdClientId(clientId)) return await metadataDocument(clientId, requester)
-    const raw = await store.get(`client:${clientId}`)
-    if (raw === null) return undefined
-    await store.set(`client:${clientId}`, raw, CLIENT_TTL_SECONDS)
-    return JSON.parse(raw) as KnownClient
-  }
-
-  const clients: Clients = {
-    find,
-    findForPage: requester => async clientId => {
-      try {
-        return await find(clientId, requester)
-      } catch (err) {
-        if (err instanceof CimdLimitError) throw new ErrorPage('Too many requests', err.message, 429)
-        throw err
-      }
-    },
-    async register (metadata) {
-      const { clientId, clientSecret } = generateClientCredentials(metadata.token_endpoint_auth_method)
-      const client: KnownClient = {
-        client_id: clientId,
-        ...metadata,
-        client_secret_hash: clientSecret !== undefined ? hashSecret(clientSecret) : undefined,
-        client_id_issued_at: Math.floor(Date.now() / 1000)
-      }
-      await store.set(`client:${clientId}`, JSON.stringify(client), CLIENT_TTL_SECONDS)
-      return { client, clientSecret }
-    },
-    async authenticate (auth, requester) {
-      const client = await find(auth.clientId, requester)
-      authenticateClient(auth, client)
-      if (auth.method === 'private_key_jwt') {
-        const keys = keysOf.get(auth.clientId)
-        if (keys === undefined) throw new OAuthError('invalid_client', 'client authentication failed')
-        const base = env.BASE_URL
-        const now = Math.floor(Date.now() / 1000)
-        const { jti, exp } = await verifyClientAssertion(auth.assertion, { clientId: auth.clientId, audiences: [base, `${base}/oauth/token`, `${base}/token`], keys, now })
-        if (!await useOnce(store, `client:${auth.clientId}`, jti, exp, now)) {
-          throw new OAuthError('invalid_client', 'client assertion refused: its jti was already used')
-        }
-      }
-      return client as KnownClient
-    }
-  }
-  fastify.decorate('clients', clients)
+  }))
 }
 
-export default fp(clientsPlugin, { name: 'clients', fastify: '5.x', dependencies: ['config', 'store', 'tracing'] })
+export default fp(clientsPlugin, { name: 'clients', fastify: '5.x', dependencies: ['config', 'store', 'keys', 'tracing'] })

@@ -1,15 +1,8 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { KEYS_CHANNEL, liveKeys, loadKeyMaterial, reseedStoredKeys, type SigningKey } from '../keys/key-ring.js'
-
-export interface Keys {
-  /** First signs, all verify; keys past their retireAt are left out (JWKS too). */
-  readonly signing: readonly SigningKey[]
-  /** AES-256-GCM key for upstream tokens at rest. */
-  readonly encryptionKey: Buffer
-  /** Runs after a rotation published by any replica has been loaded. */
-  onRotate (handler: (signing: SigningKey[]) => void): void
-}
+import type { Keys } from '../keys/keys.js'
+import { Sealer } from '../oauth/sealed.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -31,6 +24,8 @@ async function keysPlugin (fastify: FastifyInstance): Promise<void> {
   const keys: Keys = {
     get signing () { return liveKeys(signing) },
     encryptionKey: material.encryptionKey,
+    encryptionKeys: material.encryptionKeys,
+    sealer: new Sealer(material.encryptionKeys),
     onRotate (handler) { handlers.push(handler) }
   }
   const fingerprint = (list: readonly SigningKey[]): string => list.map(k => `${k.kid}:${k.retireAt ?? ''}`).join(' ')

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { UpstreamLoginError, type UpstreamTokens } from '../upstream/provider.js'
-import { countRefresh } from './metrics.js'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { freshUntil } from '../authorization/provider-token-freshness.js'
+import type { UpstreamTokens } from '../authorization/upstream-token-vault.js'
+import { UpstreamLoginError } from '../upstream/provider.js'
+import { countRefresh } from './metrics.js'
 
 /** Why no provider token can be had: the user must authorize again (401) or the provider is down (502). */
 export class ProviderTokenError extends Error {
@@ -24,11 +26,11 @@ declare module 'fastify' {
   }
 }
 
-/** Refresh this long before the provider's expiry, so a token is never sent stale. */
-const EARLY_SECONDS = 60
-/** How long one replica may hold the refresh lock, and how long others wait for its result. */
+/** How long one replica may hold the refresh lock. */
 const LOCK_SECONDS = 15
-const WAIT_MS = 10_000
+/** How often, and how many times, the others look for its result (10 s in all). */
+const POLL_MS = 100
+const MAX_POLLS = 100
 const MAX_CACHED = 10_000
 
 /**
@@ -39,17 +41,15 @@ const MAX_CACHED = 10_000
  * cause one refresh at the provider.
  */
 async function providerTokensPlugin (fastify: FastifyInstance): Promise<void> {
-  const { store, authorizationFlow: flow } = fastify
+  const { store, upstreamTokens: vault, clock } = fastify
   const instance = randomBytes(8).toString('hex')
   const cache = new Map<string, { token: string, freshUntil: number }>()
   const inFlight = new Map<string, Promise<string>>()
-  const now = (): number => Math.floor(Date.now() / 1000)
-  const fresh = (tokens: UpstreamTokens): boolean => tokens.expires_at === undefined || tokens.expires_at - EARLY_SECONDS > now()
 
   const remember = (sub: string, tokens: UpstreamTokens): string => {
     if (cache.size >= MAX_CACHED) cache.clear()
     // Re-read at least every minute: another replica may have dropped or refreshed the grant.
-    cache.set(sub, { token: tokens.access_token, freshUntil: Math.min(now() + 60, (tokens.expires_at ?? Infinity) - EARLY_SECONDS) })
+    cache.set(sub, { token: tokens.access_token, freshUntil: Math.min(clock.seconds() + 60, freshUntil(tokens)) })
     return tokens.access_token
   }
 
@@ -63,21 +63,20 @@ async function providerTokensPlugin (fastify: FastifyInstance): Promise<void> {
       next = await countRefresh(fastify.gatewayMetrics, 'provider', err => err instanceof UpstreamLoginError && err.refused, async () => await idp.refresh(held.refresh_token as string))
     } catch (err) {
       if (err instanceof UpstreamLoginError && err.refused) {
-        await flow.dropUpstreamTokens(sub)
+        await vault.drop(sub)
         throw new ProviderTokenError('reauthorize', 'The identity provider no longer accepts this sign-in; authorize again')
       }
       throw new ProviderTokenError('unavailable', `The identity provider could not refresh the sign-in: ${(err as Error).message}`)
     }
-    await flow.saveUpstreamTokens(sub, next)
-    return remember(sub, next)
+    await vault.save(sub, next)
+    return remember(sub, await vault.get(sub) ?? next)
   }
 
   async function load (sub: string): Promise<string> {
-    const deadline = Date.now() + WAIT_MS
-    for (;;) {
-      const held = await flow.upstreamTokens(sub)
+    for (let poll = 0; ; poll++) {
+      const held = await vault.get(sub)
       if (held === null) throw new ProviderTokenError('reauthorize', 'No identity provider sign-in is held for this user; authorize again')
-      if (fresh(held)) return remember(sub, held)
+      if (freshUntil(held) > clock.seconds()) return remember(sub, held)
       const lock = `upstream-refresh:${sub}`
       if (await store.cas(lock, null, instance, LOCK_SECONDS)) {
         try {
@@ -87,15 +86,15 @@ async function providerTokensPlugin (fastify: FastifyInstance): Promise<void> {
         }
       }
       // Another replica is refreshing: its result lands in the store.
-      if (Date.now() > deadline) throw new ProviderTokenError('unavailable', 'Timed out waiting for the identity provider sign-in to be refreshed')
-      await sleep(100)
+      if (poll >= MAX_POLLS) throw new ProviderTokenError('unavailable', 'Timed out waiting for the identity provider sign-in to be refreshed')
+      await sleep(POLL_MS)
     }
   }
 
   fastify.decorate('providerTokens', {
     async accessTokenFor (sub) {
       const cached = cache.get(sub)
-      if (cached !== undefined && cached.freshUntil > now()) return cached.token
+      if (cached !== undefined && cached.freshUntil > clock.seconds()) return cached.token
       let pending = inFlight.get(sub)
       if (pending === undefined) {
         pending = load(sub).finally(() => inFlight.delete(sub))
@@ -106,4 +105,4 @@ async function providerTokensPlugin (fastify: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(providerTokensPlugin, { name: 'provider-tokens', fastify: '5.x', dependencies: ['store', 'upstream-idp', 'authorization-flow'] })
+export default fp(providerTokensPlugin, { name: 'provider-tokens', fastify: '5.x', dependencies: ['config', 'store', 'upstream-idp', 'authorization-flow'] })

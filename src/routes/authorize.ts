@@ -9,7 +9,7 @@ import { renderConsentPage } from '../oauth/consent-page.js'
 import { ErrorPage, OAuthError } from '../oauth/errors.js'
 import type { Params } from '../oauth/params.js'
 import { scopeDifference } from '../oauth/scopes.js'
-import type { PendingAuthorization } from '../plugins/authorization-flow.js'
+import type { PendingAuthorization } from '../authorization/authorization-transactions.js'
 import { UpstreamLoginError } from '../upstream/provider.js'
 import { useIpQuota } from '../store/ip-quota.js'
 import { rateLimitHook } from './rate-limit-hook.js'
@@ -91,7 +91,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
   async function usableSession (request: FastifyRequest, route: RouteConfig | undefined): Promise<UpstreamIdentity | undefined> {
     const session = await flow.session(request)
     if (session === undefined || route?.upstream.auth !== 'provider_token') return session
-    return await flow.upstreamTokens(session.sub) === null ? undefined : session
+    return await fastify.upstreamTokens.get(session.sub) === null ? undefined : session
   }
 
   /** The allow-lists as they stand now, for the route the client asked for. */
@@ -198,7 +198,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
       state,
       nonce,
       codeChallenge,
-      offlineConsent: known === undefined || !(await flow.hasUpstreamRefreshToken(known)),
+      offlineConsent: known === undefined || !(await fastify.upstreamTokens.hasRefreshToken(known)),
       domainHint: domainHint(pending)
     }))
   })
@@ -232,7 +232,7 @@ export default async function authorizeRoutes (fastify: FastifyInstance): Promis
     const decision = admit(pending, result.identity)
     fastify.gatewayMetrics.logins.inc({ outcome: decision.allowed ? 'ok' : 'refused' })
     if (!decision.allowed) return await refuse(reply, pending, decision.reason)
-    await flow.saveUpstreamTokens(result.identity.sub, result.tokens)
+    await fastify.upstreamTokens.save(result.identity.sub, result.tokens)
     await flow.openSession(reply, result.identity)
     return await grant(reply, pending, result.identity, decision.email)
   })

@@ -45,7 +45,7 @@ export default async function registerRoutes (fastify: FastifyInstance): Promise
       // Counted after validation: a malformed request costs the address nothing.
       const quota = await useIpQuota(fastify.store, daily, request.ip)
       if (!quota.allowed) {
-        throw new OAuthError('slow_down', 'too many client registrations from this address today; retry later', { headers: { 'retry-after': String(quota.retryAfter) } })
+        throw new OAuthError('temporarily_unavailable', 'too many client registrations from this address today; retry later', { status: 429, headers: { 'retry-after': String(quota.retryAfter) } })
       }
       const { client, clientSecret } = await fastify.clients.register(metadata)
       return await reply.code(201).header('cache-control', 'no-store').send({

@@ -4,7 +4,7 @@ import { parseClientAuthentication } from '../oauth/client-auth.js'
 import { OAuthError } from '../oauth/errors.js'
 import { type Params, singleParam } from '../oauth/params.js'
 import type { AccessClaims } from '../tokens/token-service.js'
-import type { KnownClient } from '../plugins/clients.js'
+import type { KnownClient } from '../authorization/clients.js'
 import { ClientAuthorizationHeadersSchema, ClientRequestBodySchema, OAUTH_ERROR_RESPONSES } from './oauth-schemas.js'
 import { TOKEN_RATE_LIMIT } from './token.js'
 

@@ -2,9 +2,10 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { parseClientAuthentication } from '../oauth/client-auth.js'
 import { OAuthError } from '../oauth/errors.js'
+import type { TokenResponse } from '../authorization/grants.js'
 import { countRefresh } from '../plugins/metrics.js'
 import type { Params } from '../oauth/params.js'
-import { JWT_BEARER_GRANT, parseTokenRequest } from '../oauth/token-request.js'
+import { parseTokenRequest } from '../oauth/token-request.js'
 import { ClientAuthorizationHeadersSchema, ClientRequestBodySchema, OAUTH_ERROR_RESPONSES } from './oauth-schemas.js'
 
 export const TokenResponseSchema = Type.Object({
@@ -49,10 +50,9 @@ export default async function tokenRoutes (fastify: FastifyInstance): Promise<vo
     fastify.post(url, options, async request => {
       const tokenRequest = parseTokenRequest(request.body as Params, request.headers.authorization)
       const client = await fastify.clients.authenticate(tokenRequest.client, request)
-      if (tokenRequest.grantType === 'authorization_code') return await fastify.grants.redeemCode(client, tokenRequest)
-      if (tokenRequest.grantType === 'client_credentials') return fastify.grants.clientCredentials(client, tokenRequest)
-      if (tokenRequest.grantType === JWT_BEARER_GRANT) return await fastify.grants.jwtBearer(client, tokenRequest)
-      return await countRefresh(fastify.gatewayMetrics, 'client', err => err instanceof OAuthError && err.statusCode < 500, async () => await fastify.grants.refresh(client, tokenRequest))
+      const exchange = async (): Promise<TokenResponse> => await fastify.grants.exchange(client, tokenRequest)
+      if (tokenRequest.grantType !== 'refresh_token') return await exchange()
+      return await countRefresh(fastify.gatewayMetrics, 'client', err => err instanceof OAuthError && err.statusCode < 500, exchange)
     })
   }
 }

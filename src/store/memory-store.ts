@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events'
-import { StoreFullError } from '../oauth/errors.js'
-import { recordClass, type RecordClass } from './key-kinds.js'
+import { StoreFullError } from './store-errors.js'
+import { recordClass, type RecordClass } from './storage-schema.js'
 import type { Store } from './store.js'
 
 interface Entry { value: string, expiresAt: number, recordClass: RecordClass }
@@ -16,7 +16,7 @@ export interface MemoryStoreLimits {
 const SWEEP_INTERVAL_MS = 1000
 
 /**
- * The embedded store for a single instance. Bounded per record class (see key-kinds.ts): a
+ * The embedded store for a single instance. Bounded per record class (see storage-schema.ts): a
  * new record of a class that is full is refused with StoreFullError (503) once expired entries
  * are swept out; nothing is ever evicted, so a flood of anonymous records cannot push out
  * anyone's session, and when long-lived records reach their bound new logins and registrations

@@ -1,6 +1,6 @@
 import type { ChainableCommander, Cluster, Redis } from 'ioredis'
-import { StoreUnavailableError } from '../oauth/errors.js'
-import { isDurableKey } from './key-kinds.js'
+import { StoreUnavailableError } from './store-errors.js'
+import { isDurableKey } from './storage-schema.js'
 import { NAMESPACE, type Store, type StoreLocation } from './store.js'
 
 export type RedisClient = Redis | Cluster

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { buildAuthorizationRedirect, validateAuthorizeRequest } from '../../src/oauth/authorize-request.js'
-import { ErrorPage, OAuthError, StoreUnavailableError } from '../../src/oauth/errors.js'
+import { ErrorPage, OAuthError } from '../../src/oauth/errors.js'
+import { StoreUnavailableError } from '../../src/store/store-errors.js'
 import type { Params } from '../../src/oauth/params.js'
 import { s256 } from '../../src/oauth/pkce.js'
 

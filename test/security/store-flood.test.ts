@@ -89,7 +89,7 @@ t.test('registrations per address per day are capped, across replicas sharing Re
   for (const app of [a, b]) {
     const over = await register(app, '127.0.0.21')
     t.equal(over.status, 429, 'the fourth of the day is refused, whichever replica takes it')
-    t.equal(over.body.error, 'slow_down')
+    t.equal(over.body.error, 'temporarily_unavailable', 'RFC 6749 code, status 429 (slow_down is the device flow polling code)')
     t.type(over.body.error_description, 'string')
     t.ok(Number(over.retryAfter) > 23 * 3600 && Number(over.retryAfter) <= 24 * 3600, `Retry-After until the day is over (${String(over.retryAfter)})`)
   }
