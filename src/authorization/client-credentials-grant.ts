@@ -32,7 +32,7 @@ export function clientCredentialsGrant (deps: ClientCredentialsDeps): (client: G
     if (!mine.includes(route)) throw new OAuthError('invalid_target', `this client may not get tokens for ${route.resourceUrl}`)
     checkClientOnRoute(route, client.client_id)
     checkNoProviderLogin(route)
-    const scopes = grantWithin(knownScopes(request.scopes, supported), client.allowed_scopes ?? route.scopes, route)
+    const scopes = grantWithin(knownScopes(request.scopes, supported), client.allowed_scopes, route)
     return tokenResponse(deps.mint, { sub: client.client_id, clientId: client.client_id, audience: route.resourceUrl, scopes }, deps.now())
   }
 }

@@ -61,9 +61,9 @@ export function jwtBearerGrant (deps: JwtBearerDeps): (client: GrantClient, requ
       if (!decision.allowed) throw new OAuthError('invalid_grant', decision.reason)
     }
     // The intersection of what the client asks and what the IdP approved.
-    const asserted = claims.scopes ?? route.scopes
+    const asserted = claims.scopes
     const known = knownScopes(request.scopes, supported)
-    const requested = known.filter(s => asserted.includes(s))
+    const requested = asserted === undefined ? known : known.filter(s => asserted.includes(s))
     if (known.length > 0 && requested.length === 0) throw new OAuthError('invalid_scope', 'none of the scopes asked for was approved by the identity provider')
     const scopes = grantWithin(requested, asserted, route)
     if (!await useOnce(deps.records, `idp:${claims.iss}`, claims.jti, claims.exp, now)) {

@@ -35,15 +35,17 @@ export function checkNoProviderLogin (route: RouteConfig): void {
 }
 
 /**
- * The scopes to grant: those asked for, within `allowance` (and what the route grants). Nothing
- * asked: the whole allowance. A gateway scope asked beyond it is `invalid_scope`.
+ * The scopes to grant: those asked for, within `allowance` and what the route grants (undefined
+ * allowance: all the route grants, its tools' step-up scopes included). Nothing asked: the
+ * allowance, or the route's own scopes. A gateway scope asked beyond it is `invalid_scope`.
  */
-export function grantWithin (requested: readonly string[], allowance: readonly string[], route: RouteConfig): string[] {
+export function grantWithin (requested: readonly string[], allowance: readonly string[] | undefined, route: RouteConfig): string[] {
   const grantable = grantableScopes(route)
-  const allowed = allowance.filter(s => grantable.includes(s))
+  const allowed = (allowance ?? grantable).filter(s => grantable.includes(s))
   if (requested.length === 0) {
-    if (allowed.length === 0) throw new OAuthError('invalid_scope', `no scope of ${route.resourceUrl} can be granted`)
-    return allowed
+    const granted = (allowance ?? route.scopes).filter(s => grantable.includes(s))
+    if (granted.length === 0) throw new OAuthError('invalid_scope', `no scope of ${route.resourceUrl} can be granted`)
+    return granted
   }
   const beyond = scopeDifference(requested, allowed)
   if (beyond.length > 0) throw new OAuthError('invalid_scope', `scope beyond what this client may get: ${beyond.join(' ')}`)
