@@ -53,8 +53,18 @@ async function present (assertion: string, extra: Record<string, string> = {}, c
 async function forged (claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   return await idp.sign({
-    iss: idp.issuer, sub: ana.sub, email: ana.email, aud: base, resource: calc(), client_id: 'agent', tenant: 'acme',
-    scope: 'mcp', iat: now, exp: now + 300, jti: crypto.randomUUID(), ...claims
+    iss: idp.issuer,
+    sub: ana.sub,
+    email: ana.email,
+    aud: base,
+    resource: calc(),
+    client_id: 'agent',
+    tenant: 'acme',
+    scope: 'mcp',
+    iat: now,
+    exp: now + 300,
+    jti: crypto.randomUUID(),
+    ...claims
   }, { typ: 'oauth-id-jag+jwt', ...header })
 }
 
