@@ -147,3 +147,12 @@ t.test('buildAuthorizationRedirect', async t => {
   t.equal(buildAuthorizationRedirect('http://127.0.0.1:8080/cb', { code: 'c' }), 'http://127.0.0.1:8080/cb?code=c')
   t.equal(buildAuthorizationRedirect('cursor://anysphere.cursor-retrieval/cb', { code: 'c' }), 'cursor://anysphere.cursor-retrieval/cb?code=c')
 })
+
+t.test('a route whose allowed_clients does not name the client: invalid_target, sent back to the client', async t => {
+  const restricted = { ...files, allowedClients: ['another-client'] }
+  const outcome = await validateAuthorizeRequest(good, { ...ctx, routes: [calc, restricted] })
+  t.equal(outcome.ok, false)
+  if (!outcome.ok) t.match(outcome.error, { code: 'invalid_target', message: /may not get tokens for https:\/\/gw.example.com\/files\/mcp/ })
+  const named = await validateAuthorizeRequest(good, { ...ctx, routes: [calc, { ...files, allowedClients: ['client-1'] }] })
+  t.equal(named.ok, true, 'a client it names gets through')
+})
