@@ -12,7 +12,6 @@ export interface Tokens {
   identityToken (claims: AccessClaims, audience: string): string
   /** Denies the token on every replica until it expires. */
   revoke (jti: string, expiresAt: number): Promise<void>
-  isRevoked (jti: string): boolean
 }
 
 declare module 'fastify' {
@@ -33,7 +32,7 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
   const { env } = fastify.config
-  const service = new TokenService(env.BASE_URL, [...fastify.keys.signing], env.ACCESS_TOKEN_TTL)
+  const service = new TokenService(env.BASE_URL, [...fastify.keys.signing], env.ACCESS_TOKEN_TTL, fastify.clock)
   fastify.keys.onRotate(signing => service.setKeys(signing))
 
   // Revocations reach an in-memory deny set over pub/sub, so the proxied path never reads Redis.
@@ -72,8 +71,7 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
     async revoke (jti, expiresAt) {
       service.markRevoked(jti, expiresAt)
       await publishRevocation(fastify.store, jti, expiresAt)
-    },
-    isRevoked: jti => service.isRevoked(jti)
+    }
   }
   fastify.decorate('tokens', tokens)
   fastify.decorateRequest('auth', null)

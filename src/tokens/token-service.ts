@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { createSigner, createVerifier, TokenError } from 'fast-jwt'
+import { systemClock, type Clock } from '../authorization/clock.js'
 import { isRetired, liveKeys, type SigningKey } from '../keys/key-ring.js'
 
 /** The claims of an access token minted by the gateway (RFC 9068 profile). */
@@ -60,12 +61,9 @@ export class TokenService {
   private readonly revoked = new Map<string, number>()
   private readonly identityCache = new Map<string, { token: string, exp: number }>()
 
-  constructor (private readonly issuer: string, keys: SigningKey[], private readonly accessTtl: number) {
+  /** `clock` dates what is minted; verification reads the system time (fast-jwt's). */
+  constructor (private readonly issuer: string, keys: SigningKey[], private readonly accessTtl: number, private readonly clock: Clock = systemClock) {
     this.setKeys(keys)
-  }
-
-  get signingKeys (): readonly SigningKey[] {
-    return this.keys
   }
 
   setKeys (keys: SigningKey[]): void {
@@ -79,7 +77,7 @@ export class TokenService {
   }
 
   mintAccess (opts: MintOptions): { token: string, jti: string, expiresAt: number } {
-    const iat = Math.floor(Date.now() / 1000)
+    const iat = this.clock.seconds()
     const ttl = opts.ttlSeconds ?? this.accessTtl
     const jti = randomBytes(16).toString('base64url')
     const payload: Omit<AccessClaims, 'iss'> = {
@@ -112,7 +110,7 @@ export class TokenService {
   /** A short-lived token that tells an upstream who the caller is (upstream_auth: identity). */
   identityToken (claims: AccessClaims, audience: string): string {
     const key = `${claims.sub}\n${claims.client_id}\n${audience}`
-    const now = Math.floor(Date.now() / 1000)
+    const now = this.clock.seconds()
     const cached = this.identityCache.get(key)
     if (cached !== undefined && cached.exp - 60 > now) return cached.token
     const payload: Record<string, unknown> = { sub: claims.sub, aud: audience, iat: now, exp: now + IDENTITY_TTL, client_id: claims.client_id }
@@ -132,12 +130,8 @@ export class TokenService {
     return this.revoked.entries()
   }
 
-  isRevoked (jti: string): boolean {
-    return this.revoked.has(jti)
-  }
-
   /** Drops deny-set entries whose tokens have expired anyway. */
-  pruneRevoked (now = Math.floor(Date.now() / 1000)): void {
+  pruneRevoked (now = this.clock.seconds()): void {
     for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti)
   }
 
