@@ -26,7 +26,7 @@ export interface KnownClient {
 }
 
 export interface Registration {
-  client: KnownClient
+  client: KnownClient & { client_id_issued_at: number }
   /** Shown once, in the registration response; only its hash is kept. */
   clientSecret?: string
 }
@@ -47,7 +47,8 @@ export interface Clients {
   find: (clientId: string, requester?: Requester) => Promise<KnownClient | undefined>
   /** `find` for a browser-facing request: a reached fetch cap is a 429 page. */
   findForPage: (requester: Requester) => FindClient
-  register: (metadata: ClientMetadata) => Promise<Registration>
+  /** Counted against the address's daily quota (after validation: a malformed request costs nothing). */
+  register: (metadata: ClientMetadata, ip: string) => Promise<Registration>
   /** The client the credentials prove; throws invalid_client. */
   authenticate: (auth: ClientAuthentication, requester?: Requester) => Promise<KnownClient>
 }
@@ -63,6 +64,13 @@ export interface ClientsOptions {
  * same URL are free.
  */
 export const CIMD_FETCHES_PER_ADDRESS = { name: 'cimd-fetches', max: 10, windowSeconds: 60 }
+
+/**
+ * Registrations live 90 days, so a per-minute rate limit alone still lets one address fill the
+ * store with 86,400 clients a day: a daily quota per address (REGISTRATIONS_PER_IP_PER_DAY),
+ * counted in the store so that every replica shares it.
+ */
+const REGISTRATION_WINDOW_SECONDS = 24 * 60 * 60
 
 /** Enough to recognise a client in the log; a refused id may be kilobytes long. */
 const LOGGED_CLIENT_ID_LENGTH = 300
@@ -138,9 +146,13 @@ export function createClients ({ store, records, clock, config, log }: ServiceDe
         throw err
       }
     },
-    async register (metadata) {
+    async register (metadata, ip) {
+      const quota = await useIpQuota(store, { name: 'register-ip', max: config.env.REGISTRATIONS_PER_IP_PER_DAY, windowSeconds: REGISTRATION_WINDOW_SECONDS }, ip)
+      if (!quota.allowed) {
+        throw new OAuthError('temporarily_unavailable', 'too many client registrations from this address today; retry later', { status: 429, headers: { 'retry-after': String(quota.retryAfter) } })
+      }
       const { clientId, clientSecret } = generateClientCredentials(metadata.token_endpoint_auth_method)
-      const client: KnownClient = {
+      const client: Registration['client'] = {
         client_id: clientId,
         ...metadata,
         client_secret_hash: clientSecret !== undefined ? hashSecret(clientSecret) : undefined,

@@ -1,3 +1,4 @@
+import { systemClock } from '../authorization/clock.js'
 import { loadKeyMaterial } from '../keys/key-ring.js'
 import { TokenService } from '../tokens/token-service.js'
 import { JTI_PATTERN, publishRevocation } from '../tokens/revocations.js'
@@ -59,7 +60,7 @@ async function revoke (argv: string[]): Promise<string> {
       throw new Error('revoke needs Redis (REDIS_URL or REDIS_ADDR, as the gateway uses): on the memory store the deny list lives inside the gateway process, out of this command\'s reach')
     }
     // The jti alone does not tell when its token expires; no token the gateway mints lives longer than this.
-    const until = Math.floor(Date.now() / 1000) + Math.max(config.env.OPERATOR_TOKEN_MAX_TTL, config.env.ACCESS_TOKEN_TTL)
+    const until = systemClock.seconds() + Math.max(config.env.OPERATOR_TOKEN_MAX_TTL, config.env.ACCESS_TOKEN_TTL)
     await publishRevocation(store, jti, until)
     return `revoked ${jti} on every replica (denied until ${new Date(until * 1000).toISOString()})`
   } finally {

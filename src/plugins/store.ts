@@ -13,7 +13,7 @@ declare module 'fastify' {
 
 /** Redis when configured, else the embedded memory store; one log line says which. */
 async function storePlugin (fastify: FastifyInstance): Promise<void> {
-  const { store, redis, description } = await openStore(fastify.config.env, fastify.log)
+  const { store, redis, description } = await openStore(fastify.config.env, fastify.log, undefined, fastify.clock.now)
   fastify.log.info({ store: store.kind }, `store: ${description}`)
   if (redis !== undefined) {
     // The rate limiter's one-key script runs on every mode's client alike.

@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
 import { validateClientMetadata } from '../oauth/client-metadata.js'
-import { OAuthError } from '../oauth/errors.js'
-import { useIpQuota } from '../store/ip-quota.js'
 import { OAuthErrorResponseSchema } from './oauth-schemas.js'
 
 /**
@@ -25,16 +24,10 @@ export const ClientRegistrationResponseSchema = Type.Object({
 
 /** Per client IP, generous: a hosted client registers once per user, many users share its egress. */
 const REGISTER_RATE_LIMIT = { max: 60, timeWindow: '1 minute' }
-/**
- * Registrations live 90 days, so the per-minute limit alone still lets one address fill the
- * store with 86,400 clients a day: a daily quota per address (REGISTRATIONS_PER_IP_PER_DAY),
- * counted in the store so that every replica shares it.
- */
-const DAY_SECONDS = 24 * 60 * 60
 
 /** Dynamic Client Registration (RFC 7591), at /oauth/register and the legacy /register. */
-export default async function registerRoutes (fastify: FastifyInstance): Promise<void> {
-  const daily = { name: 'register-ip', max: fastify.config.env.REGISTRATIONS_PER_IP_PER_DAY, windowSeconds: DAY_SECONDS }
+export default async function registerRoutes (instance: FastifyInstance): Promise<void> {
+  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
   const options = {
     schema: { body: ClientRegistrationRequestSchema, response: { 201: ClientRegistrationResponseSchema, 400: OAuthErrorResponseSchema } },
     config: { rateLimit: REGISTER_RATE_LIMIT }
@@ -42,12 +35,7 @@ export default async function registerRoutes (fastify: FastifyInstance): Promise
   for (const url of ['/oauth/register', '/register']) {
     fastify.post(url, options, async (request, reply) => {
       const metadata = validateClientMetadata(request.body)
-      // Counted after validation: a malformed request costs the address nothing.
-      const quota = await useIpQuota(fastify.store, daily, request.ip)
-      if (!quota.allowed) {
-        throw new OAuthError('temporarily_unavailable', 'too many client registrations from this address today; retry later', { status: 429, headers: { 'retry-after': String(quota.retryAfter) } })
-      }
-      const { client, clientSecret } = await fastify.clients.register(metadata)
+      const { client, clientSecret } = await fastify.clients.register(metadata, request.ip)
       return await reply.code(201).header('cache-control', 'no-store').send({
         client_id: client.client_id,
         client_id_issued_at: client.client_id_issued_at,

@@ -1,12 +1,12 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import { Type } from 'typebox'
-import { parseClientAuthentication } from '../oauth/client-auth.js'
-import { OAuthError } from '../oauth/errors.js'
 import type { TokenResponse } from '../authorization/grants.js'
+import { OAuthError } from '../oauth/errors.js'
 import { countRefresh } from '../plugins/metrics.js'
-import type { Params } from '../oauth/params.js'
 import { parseTokenRequest } from '../oauth/token-request.js'
 import { ClientAuthorizationHeadersSchema, ClientRequestBodySchema, OAUTH_ERROR_RESPONSES } from './oauth-schemas.js'
+import { TOKEN_RATE_LIMIT } from './token-rate-limit.js'
 
 export const TokenResponseSchema = Type.Object({
   access_token: Type.String(),
@@ -16,28 +16,9 @@ export const TokenResponseSchema = Type.Object({
   refresh_token: Type.Optional(Type.String())
 })
 
-/** The client a request claims to be, for rate limiting only (nothing is verified yet). */
-export function claimedClientId (request: FastifyRequest): string {
-  try {
-    return parseClientAuthentication(request.headers.authorization, request.body as Params).clientId
-  } catch {
-    return ''
-  }
-}
-
-/**
- * Per client and IP, after the body is parsed: one noisy client cannot lock out the others
- * behind the same egress IP, and one IP cannot hammer a client's tokens.
- */
-export const TOKEN_RATE_LIMIT = {
-  max: 120,
-  timeWindow: '1 minute',
-  hook: 'preHandler' as const,
-  keyGenerator: (request: FastifyRequest) => `${claimedClientId(request)}|${request.ip}`
-}
-
-/** The token endpoint (RFC 6749 §3.2) at /oauth/token and the legacy /token. */
-export default async function tokenRoutes (fastify: FastifyInstance): Promise<void> {
+/** The token endpoint (RFC 6749 §3.2) at /oauth/token and the legacy /token: each grant is a method of the grants service. */
+export default async function tokenRoutes (instance: FastifyInstance): Promise<void> {
+  const fastify = instance.withTypeProvider<TypeBoxTypeProvider>()
   const options = {
     schema: { body: ClientRequestBodySchema, headers: ClientAuthorizationHeadersSchema, response: { 200: TokenResponseSchema, ...OAUTH_ERROR_RESPONSES } },
     config: { rateLimit: TOKEN_RATE_LIMIT }
@@ -48,7 +29,7 @@ export default async function tokenRoutes (fastify: FastifyInstance): Promise<vo
   })
   for (const url of ['/oauth/token', '/token']) {
     fastify.post(url, options, async request => {
-      const tokenRequest = parseTokenRequest(request.body as Params, request.headers.authorization)
+      const tokenRequest = parseTokenRequest(request.body, request.headers.authorization)
       const client = await fastify.clients.authenticate(tokenRequest.client, request)
       const exchange = async (): Promise<TokenResponse> => await fastify.grants.exchange(client, tokenRequest)
       if (tokenRequest.grantType !== 'refresh_token') return await exchange()

@@ -87,10 +87,10 @@ function connector (env: Env): Connector | undefined {
  * Start-up waits up to 30 s for Redis, so a gateway deployed beside a Redis that is still
  * starting does not crash-loop.
  */
-export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_000): Promise<OpenedStore> {
+export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_000, now: () => number = Date.now): Promise<OpenedStore> {
   const target = connector(env)
   if (target === undefined) {
-    return { store: new MemoryStore({ longLived: env.MEMORY_STORE_MAX_LONG_LIVED, shortLived: env.MEMORY_STORE_MAX_SHORT_LIVED }), description: 'memory (single instance; set REDIS_URL or REDIS_ADDR to share state)' }
+    return { store: new MemoryStore({ longLived: env.MEMORY_STORE_MAX_LONG_LIVED, shortLived: env.MEMORY_STORE_MAX_SHORT_LIVED }, now), description: 'memory (single instance; set REDIS_URL or REDIS_ADDR to share state)' }
   }
   const client = target.connect(false)
   // The subscriber queues its SUBSCRIBE until connected.
@@ -114,7 +114,7 @@ export async function openStore (env: Env, log: Logger, connectTimeoutMs = 30_00
     for (const c of connections) c.disconnect()
     throw new Error(`Redis at ${target.description.slice(6)} is unreachable: ${(err as Error).message}`)
   }
-  return { store: new RedisStore({ mode: target.mode, client, subscriber, durable }), redis: client, description: target.description }
+  return { store: new RedisStore({ mode: target.mode, client, subscriber, durable, now }), redis: client, description: target.description }
 }
 
 async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {

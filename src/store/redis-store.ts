@@ -12,6 +12,8 @@ export interface RedisConnections {
   subscriber: RedisClient
   /** Sentinel and Cluster: a connection of its own (WAIT blocks it) for replica-acknowledged writes. */
   durable?: Durability
+  /** ms since the epoch: what expires the members of sets (the gateway's clock). */
+  now?: () => number
 }
 
 export interface Durability { client: RedisClient, replicas: number, timeoutMs: number }
@@ -51,7 +53,10 @@ export class RedisStore implements Store {
   private readonly subscriber: RedisClient
   private readonly durable: Durability | undefined
 
-  constructor ({ mode, client, subscriber, durable }: RedisConnections) {
+  private readonly now: () => number
+
+  constructor ({ mode, client, subscriber, durable, now = Date.now }: RedisConnections) {
+    this.now = now
     this.mode = mode
     this.client = client
     this.subscriber = subscriber
@@ -108,12 +113,12 @@ export class RedisStore implements Store {
     const k = NAMESPACE + key
     await this.write(key, p => p
       .zadd(k, expiresAtSeconds, member)
-      .zremrangebyscore(k, '-inf', Math.floor(Date.now() / 1000)))
+      .zremrangebyscore(k, '-inf', Math.floor(this.now() / 1000)))
   }
 
   async setMembers (key: string): Promise<string[]> {
     return await this.run(async () =>
-      await this.client.zrangebyscore(NAMESPACE + key, Math.floor(Date.now() / 1000) + 1, '+inf'))
+      await this.client.zrangebyscore(NAMESPACE + key, Math.floor(this.now() / 1000) + 1, '+inf'))
   }
 
   async publish (channel: string, message: string): Promise<void> {
