@@ -181,3 +181,14 @@ t.test('introspection answers confidential clients only, about their own tokens'
   await tokenRequest(setup.base, { token: issued.body.access_token as string }, basic, '/oauth/revoke')
   t.same((await tokenRequest(setup.base, { token: issued.body.access_token as string }, basic, '/oauth/introspect')).body, { active: false })
 })
+
+t.test('a client the operator removes from allowed_clients loses the route at its next refresh, family and all', async t => {
+  const first = await redeem(await codeFor())
+  // The same gateway restarted with calc closed to every client but another one.
+  const closed = { proxies: [{ pattern: '/calc/mcp', target_url: upstream.url, allowed_clients: ['another-client'] }, { pattern: '/files/mcp', target_url: upstream.url }, { pattern: '/admin/mcp', target_url: upstream.url, scopes: ['admin'] }] }
+  const restarted = (await startReplica(t, setup, closed)).origin
+  const refused = await refresh(first.body.refresh_token as string, {}, restarted)
+  t.equal(refused.status, 400)
+  t.equal(refused.body.error, 'invalid_target')
+  t.equal((await refresh(first.body.refresh_token as string)).body.error, 'invalid_grant', 'the family is revoked, not just refused there')
+})
