@@ -26,6 +26,7 @@ t.before(async () => {
   t.teardown(() => { keyServer.close() })
   const jwksUri = `http://127.0.0.1:${(keyServer.address() as { port: number }).port}/jwks.json`
 
+  const deadKeys = `http://127.0.0.1:${await freePort()}/jwks.json`
   const port = await freePort()
   base = `http://127.0.0.1:${port}`
   const config = {
@@ -38,6 +39,7 @@ t.before(async () => {
       { client_id: 'ci-bot', grant_types: ['client_credentials'], client_secret_env: 'CI_BOT_SECRET', routes: ['/calc/mcp', '/files/mcp'], scopes: ['mcp'] },
       { client_id: 'key-bot', grant_types: ['client_credentials'], jwks: { keys: [await exportJWK(keyBot.publicKey)] }, routes: ['/calc/mcp'] },
       { client_id: 'remote-bot', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: jwksUri, routes: ['/calc/mcp'] },
+      { client_id: 'dead-keys-bot', grant_types: ['client_credentials'], jwks_uri: deadKeys, routes: ['/calc/mcp'] },
       { client_id: 'web-app', redirect_uris: ['http://127.0.0.1:7/callback'] }
     ]
   }
@@ -136,4 +138,13 @@ t.test('attacks', async t => {
   t.equal(publicClient.body.error, 'unauthorized_client', 'a public client asking for client_credentials')
   const dcr = await fetch(`${base}/oauth/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['http://127.0.0.1:7/cb'], grant_types: ['client_credentials'] }) })
   t.equal(dcr.status, 400, 'registration cannot create a client_credentials client')
+})
+
+t.test('a client whose jwks_uri does not answer gets a 503 to retry, not a 500', async t => {
+  const jwt = await assertion({ iss: 'dead-keys-bot', sub: 'dead-keys-bot' })
+  const answer = await withAssertion(jwt)
+  t.equal(answer.status, 503)
+  t.equal(answer.body.error, 'temporarily_unavailable')
+  t.ok(answer.headers.get('retry-after'))
+  t.equal((await withAssertion(await assertion())).status, 200, 'other clients are unaffected')
 })
