@@ -1,24 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { setTimeout as sleep } from 'node:timers/promises'
-import { freshUntil } from '../authorization/provider-token-freshness.js'
-import type { UpstreamTokens } from '../authorization/upstream-token-vault.js'
-import { UpstreamLoginError } from '../upstream/provider.js'
+import { createProviderTokens, type ProviderTokens } from '../authorization/provider-tokens.js'
 import { countRefresh } from './metrics.js'
+import { serviceDeps } from './service-deps.js'
 
-/** Why no provider token can be had: the user must authorize again (401) or the provider is down (502). */
-export class ProviderTokenError extends Error {
-  constructor (readonly kind: 'reauthorize' | 'unavailable', message: string) {
-    super(message)
-    this.name = 'ProviderTokenError'
-  }
-}
-
-export interface ProviderTokens {
-  /** The user's current access token at the identity provider, refreshed when close to expiry. */
-  accessTokenFor: (sub: string) => Promise<string>
-}
+// The proxy's provider_token credential imports these from here.
+export { ProviderTokenError, type ProviderTokens } from '../authorization/provider-tokens.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -26,83 +13,14 @@ declare module 'fastify' {
   }
 }
 
-/** How long one replica may hold the refresh lock. */
-const LOCK_SECONDS = 15
-/** How often, and how many times, the others look for its result (10 s in all). */
-const POLL_MS = 100
-const MAX_POLLS = 100
-const MAX_CACHED = 10_000
-
-/**
- * The user's provider access token for routes with `upstream_auth: provider_token`. Held
- * encrypted in the store (by the login), cached briefly in memory so most requests read
- * nothing, and refreshed server-side: one replica takes a lock in the store and refreshes,
- * the others (and concurrent requests in this process) wait for its result, so many requests
- * cause one refresh at the provider.
- */
+/** Decorates the provider-token service (src/authorization/provider-tokens.ts); its refreshes are counted. */
 async function providerTokensPlugin (fastify: FastifyInstance): Promise<void> {
-  const { store, upstreamTokens: vault, clock } = fastify
-  const instance = randomBytes(8).toString('hex')
-  const cache = new Map<string, { token: string, freshUntil: number }>()
-  const inFlight = new Map<string, Promise<string>>()
-
-  const remember = (sub: string, tokens: UpstreamTokens): string => {
-    if (cache.size >= MAX_CACHED) cache.clear()
-    // Re-read at least every minute: another replica may have dropped or refreshed the grant.
-    cache.set(sub, { token: tokens.access_token, freshUntil: Math.min(clock.seconds() + 60, freshUntil(tokens)) })
-    return tokens.access_token
-  }
-
-  async function refresh (sub: string, held: UpstreamTokens): Promise<string> {
-    const idp = fastify.upstreamIdp
-    if (held.refresh_token === undefined || idp === null) {
-      throw new ProviderTokenError('reauthorize', 'The identity provider sign-in has expired; authorize again')
-    }
-    let next: UpstreamTokens
-    try {
-      next = await countRefresh(fastify.gatewayMetrics, 'provider', err => err instanceof UpstreamLoginError && err.refused, async () => await idp.refresh(held.refresh_token as string))
-    } catch (err) {
-      if (err instanceof UpstreamLoginError && err.refused) {
-        await vault.drop(sub)
-        throw new ProviderTokenError('reauthorize', 'The identity provider no longer accepts this sign-in; authorize again')
-      }
-      throw new ProviderTokenError('unavailable', `The identity provider could not refresh the sign-in: ${(err as Error).message}`)
-    }
-    await vault.save(sub, next)
-    return remember(sub, await vault.get(sub) ?? next)
-  }
-
-  async function load (sub: string): Promise<string> {
-    for (let poll = 0; ; poll++) {
-      const held = await vault.get(sub)
-      if (held === null) throw new ProviderTokenError('reauthorize', 'No identity provider sign-in is held for this user; authorize again')
-      if (freshUntil(held) > clock.seconds()) return remember(sub, held)
-      const lock = `upstream-refresh:${sub}`
-      if (await store.cas(lock, null, instance, LOCK_SECONDS)) {
-        try {
-          return await refresh(sub, held)
-        } finally {
-          await store.del(lock).catch(() => {})
-        }
-      }
-      // Another replica is refreshing: its result lands in the store.
-      if (poll >= MAX_POLLS) throw new ProviderTokenError('unavailable', 'Timed out waiting for the identity provider sign-in to be refreshed')
-      await sleep(POLL_MS)
-    }
-  }
-
-  fastify.decorate('providerTokens', {
-    async accessTokenFor (sub) {
-      const cached = cache.get(sub)
-      if (cached !== undefined && cached.freshUntil > clock.seconds()) return cached.token
-      let pending = inFlight.get(sub)
-      if (pending === undefined) {
-        pending = load(sub).finally(() => inFlight.delete(sub))
-        inFlight.set(sub, pending)
-      }
-      return await pending
-    }
-  })
+  fastify.decorate('providerTokens', createProviderTokens({
+    ...serviceDeps(fastify),
+    vault: fastify.upstreamTokens,
+    idp: fastify.upstreamIdp,
+    aroundRefresh: async (refresh, refused) => await countRefresh(fastify.gatewayMetrics, 'provider', refused, refresh)
+  }))
 }
 
-export default fp(providerTokensPlugin, { name: 'provider-tokens', fastify: '5.x', dependencies: ['config', 'store', 'upstream-idp', 'authorization-flow'] })
+export default fp(providerTokensPlugin, { name: 'provider-tokens', fastify: '5.x', dependencies: ['config', 'store', 'keys', 'upstream-idp', 'authorization-flow'] })

@@ -1,7 +1,17 @@
 import { ConfigError } from '../config/config-error.js'
-import type { Env } from '../config/env.js'
 
 export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio'
+
+/** The OTEL_* variables as config/env.ts parses them; declared here so that env.ts can check them without an import cycle. */
+export interface OtelEnv {
+  OTEL_SDK_DISABLED: boolean
+  OTEL_TRACES_EXPORTER?: 'otlp' | 'none'
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string
+  OTEL_SERVICE_NAME: string
+  OTEL_TRACES_SAMPLER: SamplerName
+  OTEL_TRACES_SAMPLER_ARG?: string
+}
 
 export interface TracingSettings {
   /** Where spans are POSTed (OTLP/HTTP, JSON). */
@@ -17,7 +27,7 @@ export interface TracingSettings {
  * when an OTLP endpoint is set (or OTEL_TRACES_EXPORTER=otlp asks for the default one), so a
  * deployment that configures nothing pays nothing.
  */
-export function tracingSettings (env: Env): TracingSettings | null {
+export function tracingSettings (env: OtelEnv): TracingSettings | null {
   if (env.OTEL_SDK_DISABLED || env.OTEL_TRACES_EXPORTER === 'none') return null
   const tracesEndpoint = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
   const base = env.OTEL_EXPORTER_OTLP_ENDPOINT

@@ -1,6 +1,7 @@
 import t from 'tap'
 import { createCipheriv, randomBytes } from 'node:crypto'
 import { Sealer } from '../../src/oauth/sealed.js'
+import { parseEncryptionKeys } from '../../src/keys/key-parsing.js'
 
 const key = randomBytes(32)
 
@@ -39,4 +40,13 @@ t.test('values sealed before key ids existed still open', async t => {
   const body = Buffer.concat([cipher.update('legacy', 'utf8'), cipher.final()])
   const legacy = Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url')
   t.equal(new Sealer([randomBytes(32), key]).open(legacy, 'upstream-tokens'), 'legacy', 'tried with each configured key')
+})
+
+t.test('ENCRYPTION_KEY is one key or several, comma-separated, each 32 bytes; a bad one names its place', async t => {
+  const a = randomBytes(32).toString('base64')
+  const b = randomBytes(32).toString('base64')
+  t.same(parseEncryptionKeys(a).map(k => k.toString('base64')), [a])
+  t.same(parseEncryptionKeys(`${a}, ${b}`).map(k => k.toString('base64')), [a, b], 'spaces around commas are fine')
+  t.throws(() => parseEncryptionKeys(`${a},c2hvcnQ=`), { message: /ENCRYPTION_KEY.*key 2 must be 32 bytes/ })
+  t.throws(() => parseEncryptionKeys(' , '), { message: /ENCRYPTION_KEY.*holds no key/ })
 })
