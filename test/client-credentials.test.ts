@@ -33,10 +33,11 @@ t.before(async () => {
     proxies: [
       { pattern: '/calc/mcp', target_url: upstream.url, tools: { allow: ['add', 'progress'], grants: [{ clients: ['ci-bot'], allow: ['headers'] }], required_scopes: { progress: ['calc.stream'] } } },
       { pattern: '/files/mcp', target_url: upstream.url, allowed_clients: ['someone-else'] },
-      { pattern: '/other/mcp', target_url: upstream.url }
+      { pattern: '/other/mcp', target_url: upstream.url },
+      { pattern: '/drive/mcp', target_url: upstream.url, upstream_auth: 'provider_token' }
     ],
     clients: [
-      { client_id: 'ci-bot', grant_types: ['client_credentials'], client_secret_env: 'CI_BOT_SECRET', routes: ['/calc/mcp', '/files/mcp'], scopes: ['mcp'] },
+      { client_id: 'ci-bot', grant_types: ['client_credentials'], client_secret_env: 'CI_BOT_SECRET', routes: ['/calc/mcp', '/files/mcp', '/drive/mcp'], scopes: ['mcp'] },
       { client_id: 'key-bot', grant_types: ['client_credentials'], jwks: { keys: [await exportJWK(keyBot.publicKey)] }, routes: ['/calc/mcp'] },
       { client_id: 'remote-bot', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: jwksUri, routes: ['/calc/mcp'] },
       { client_id: 'dead-keys-bot', grant_types: ['client_credentials'], jwks_uri: deadKeys, routes: ['/calc/mcp'] },
@@ -132,6 +133,8 @@ t.test('attacks', async t => {
   t.equal(notItsRoute.body.error, 'invalid_target', 'a route the client does not list')
   const notAllowed = await tokenRequest(base, { grant_type: 'client_credentials', resource: `${base}/files/mcp` }, basic('ci-bot', SECRET))
   t.equal(notAllowed.body.error, 'invalid_target', 'a route whose allowed_clients does not name it')
+  const needsUser = await tokenRequest(base, { grant_type: 'client_credentials', resource: `${base}/drive/mcp` }, basic('ci-bot', SECRET))
+  t.equal(needsUser.body.error, 'invalid_target', 'a provider_token route needs a user\'s provider login')
   const beyond = await tokenRequest(base, { grant_type: 'client_credentials', resource: calc(), scope: 'mcp calc.stream' }, basic('ci-bot', SECRET))
   t.equal(beyond.body.error, 'invalid_scope', 'scope beyond its allowance')
   const publicClient = await tokenRequest(base, { grant_type: 'client_credentials', client_id: 'web-app', resource: calc() })
