@@ -49,7 +49,7 @@ t.test('authorization server metadata: both documents, every field, issuer byte-
     authorization_response_iss_parameter_supported: true
   })
   t.ok((a.token_endpoint_auth_methods_supported as string[]).includes('none'))
-  t.same(a.scopes_supported, ['mcp', 'write'])
+  t.same(a.scopes_supported, ['mcp', 'write', 'offline_access'])
   t.equal((await fetch(`${setup.base}/.well-known/unknown`)).status, 404, 'other well-known paths still 404')
 })
 

@@ -437,6 +437,7 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
       targetUrl: 'http://calc:3000/mcp',
       allowedEmails: ['ana@example.com'],
       allowedDomains: ['example.com'],
+      allowedClients: ['ci-bot'],
       upstreamAuth: 'header',
       upstreamHeader: 'X-Api-Key',
       upstreamHeaderEnv: 'CALC_API_KEY',
@@ -448,8 +449,10 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
   ]
   const clients = [
     { clientId: 'my-app', clientSecretEnv: 'MY_APP_SECRET', redirectUris: ['https://app.example.com/cb'], clientName: 'My App' },
+    { clientId: 'ci-bot', grantTypes: ['client_credentials'], tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://ci.example.com/jwks.json', routes: ['/calc/mcp'], scopes: ['mcp'] },
   ]
-  const ms = render(['--set-json', `config.proxies=${JSON.stringify(proxies)}`, '--set-json', `config.clients=${JSON.stringify(clients)}`])
+  const trustedIdps = [{ issuer: 'https://idp.example.com', jwksUri: 'https://idp.example.com/keys', claims: { tenant: ['acme'] } }]
+  const ms = render(['--set-json', `config.proxies=${JSON.stringify(proxies)}`, '--set-json', `config.clients=${JSON.stringify(clients)}`, '--set-json', `config.trustedIdps=${JSON.stringify(trustedIdps)}`])
   t.same(configYaml(ms), {
     proxies: [
       {
@@ -457,6 +460,7 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
         target_url: 'http://calc:3000/mcp',
         allowed_emails: ['ana@example.com'],
         allowed_domains: ['example.com'],
+        allowed_clients: ['ci-bot'],
         upstream_auth: 'header',
         upstream_header: 'X-Api-Key',
         upstream_header_env: 'CALC_API_KEY',
@@ -473,7 +477,9 @@ t.test('per-route options and pre-registered clients map to snake_case', async (
         redirect_uris: ['https://app.example.com/cb'],
         client_name: 'My App',
       },
+      { client_id: 'ci-bot', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://ci.example.com/jwks.json', routes: ['/calc/mcp'], scopes: ['mcp'] },
     ],
+    trusted_idps: [{ issuer: 'https://idp.example.com', jwks_uri: 'https://idp.example.com/keys', claims: { tenant: ['acme'] } }],
   })
   const proxiesArg = (list: unknown[]) => ['--set-json', `config.proxies=${JSON.stringify(list)}`]
   t.match(renderFails(proxiesArg([{ pattern: '/a/mcp', targetUrl: 'http://a:1/mcp', upstreamAuth: 'header' }])), /needs upstreamHeaderEnv/)

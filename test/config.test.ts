@@ -16,8 +16,8 @@ t.test('defaults give a working local configuration', async t => {
     metadataUrl: 'http://localhost:8080/.well-known/oauth-protected-resource/calc/mcp',
     allowedEmails: [],
     allowedDomains: [],
-    upstreamAuth: 'none',
-    upstreamHeader: undefined,
+    allowedClients: [],
+    upstream: { auth: 'none' },
     scopes: ['mcp'],
     toolPolicy: undefined,
     auditArguments: false
@@ -35,9 +35,28 @@ t.test('per-route options are read and normalised', async t => {
   const r = config.routes[0]
   t.same(r.allowedEmails, ['ana@example.com'])
   t.same(r.allowedDomains, ['example.org'])
-  t.same(r.upstreamHeader, { name: 'x-api-key', value: 'k' })
+  t.same(r.upstream, { auth: 'header', headerName: 'x-api-key', value: 'k' })
   t.same(config.allowedOrigins, ['https://a.example', 'https://b.example'])
-  t.same(config.clients, [{ clientId: 'app', clientSecret: 'k', redirectUris: ['https://app.example/cb'], clientName: 'app' }])
+  t.match(config.clients, [{ clientId: 'app', clientSecret: 'k', redirectUris: ['https://app.example/cb'], clientName: 'app', grantTypes: ['authorization_code', 'refresh_token'], authMethod: 'client_secret_basic' }])
+})
+
+t.test('machine clients, trusted IdPs and allowed_clients are read', async t => {
+  const config = loadGatewayConfig({
+    env: { CI_SECRET: 'shh' },
+    configFile: {
+      proxies: [{ ...route, allowed_clients: ['ci'], tools: { grants: [{ clients: ['ci'], allow: ['deploy'] }] } }],
+      clients: [
+        { client_id: 'ci', grant_types: ['client_credentials'], client_secret_env: 'CI_SECRET', routes: ['/calc/mcp'], scopes: ['mcp'] },
+        { client_id: 'signer', grant_types: ['client_credentials'], jwks_uri: 'https://keys.example/jwks', routes: ['/calc/mcp'] }
+      ],
+      trusted_idps: [{ issuer: 'https://idp.example', jwks_uri: 'https://idp.example/jwks', claims: { tenant: ['acme'] } }]
+    }
+  })
+  t.same(config.routes[0].allowedClients, ['ci'])
+  t.same(config.routes[0].toolPolicy?.decide('deploy', { clientId: 'ci', scopes: [] }), { allowed: true })
+  t.match(config.clients[0], { clientId: 'ci', grantTypes: ['client_credentials'], authMethod: 'client_secret_basic', redirectUris: [], routes: ['/calc/mcp'], scopes: ['mcp'] })
+  t.match(config.clients[1], { clientId: 'signer', authMethod: 'private_key_jwt', jwksUri: 'https://keys.example/jwks', scopes: undefined })
+  t.same(config.trustedIdps, [{ issuer: 'https://idp.example', jwksUri: 'https://idp.example/jwks', claims: { tenant: ['acme'] } }])
 })
 
 t.test('every configuration mistake stops start-up with a message naming it', async t => {
@@ -68,7 +87,18 @@ t.test('every configuration mistake stops start-up with a message naming it', as
     ['proxies not a list', {}, { proxies: { pattern: '/a' } }, 'Invalid configuration: config.yaml proxies must be a list'],
     ['empty file', {}, null, 'Invalid configuration: config.yaml must be a mapping with a `proxies` list'],
     ['unknown top-level key', {}, { proxies: [], routes: [] }, 'Invalid configuration: config.yaml routes is not a known setting'],
-    ['client without redirect', {}, { proxies: [route], clients: [{ client_id: 'x', redirect_uris: [] }] }, 'Invalid configuration: clients[0].redirect_uris must list at least one URI']
+    ['client without redirect', {}, { proxies: [route], clients: [{ client_id: 'x', redirect_uris: [] }] }, 'Invalid configuration: clients[0].redirect_uris must list at least one URI'],
+    ['unknown grant type', {}, { proxies: [route], clients: [{ client_id: 'x', grant_types: ['password'] }] }, 'Invalid configuration: clients[0].grant_types[0] "password" must be one of authorization_code, refresh_token, client_credentials, urn:ietf:params:oauth:grant-type:jwt-bearer'],
+    ['machine client without routes', { S: 's' }, { proxies: [route], clients: [{ client_id: 'x', grant_types: ['client_credentials'], client_secret_env: 'S' }] }, 'Invalid configuration: clients[0].routes must name the routes a client_credentials client may get tokens for'],
+    ['machine client naming no route', { S: 's' }, { proxies: [route], clients: [{ client_id: 'x', grant_types: ['client_credentials'], client_secret_env: 'S', routes: ['/nope/mcp'] }] }, 'Invalid configuration: clients[0].routes[0] "/nope/mcp" is not the pattern of a route in proxies'],
+    ['public machine client', {}, { proxies: [route], clients: [{ client_id: 'x', grant_types: ['client_credentials'], routes: ['/calc/mcp'] }] }, 'Invalid configuration: clients[0].token_endpoint_auth_method must authenticate the client (not none) with client_credentials'],
+    ['private_key_jwt without keys', {}, { proxies: [route], clients: [{ client_id: 'x', grant_types: ['client_credentials'], token_endpoint_auth_method: 'private_key_jwt', routes: ['/calc/mcp'] }] }, 'Invalid configuration: clients[0].jwks or jwks_uri is required with private_key_jwt'],
+    ['secret method without a secret', {}, { proxies: [route], clients: [{ client_id: 'x', redirect_uris: ['https://a.example/cb'], token_endpoint_auth_method: 'client_secret_post' }] }, 'Invalid configuration: clients[0].client_secret_env is required with client_secret_post'],
+    ['client keys fetched over plain http', {}, { proxies: [route], clients: [{ client_id: 'x', grant_types: ['client_credentials'], jwks_uri: 'http://keys.example/jwks', routes: ['/calc/mcp'] }] }, 'Invalid configuration: clients[0].jwks_uri "http://keys.example/jwks" must be an https URL (http only on a loopback host)'],
+    ['trusted IdP keys over plain http', {}, { proxies: [route], trusted_idps: [{ issuer: 'https://idp.example', jwks_uri: 'http://idp.example/jwks' }] }, 'Invalid configuration: trusted_idps[0].jwks_uri "http://idp.example/jwks" must be an https URL'],
+    ['trusted IdP without keys', {}, { proxies: [route], trusted_idps: [{ issuer: 'https://idp.example' }] }, 'Invalid configuration: trusted_idps[0].jwks_uri is required'],
+    ['allowed_clients not a list', {}, { proxies: [{ ...route, allowed_clients: 'ci' }] }, 'Invalid configuration: proxies[0].allowed_clients must be a list'],
+    ['unknown tool grant key', {}, { proxies: [{ ...route, tools: { grants: [{ allow: ['a'], client: ['x'] }] } }] }, 'Invalid configuration: proxies[0].tools.grants[0].client is not a known setting (emails, domains, clients, allow)']
   ]
   for (const [name, env, file, message] of cases) {
     t.throws(() => load(env, file === undefined ? { proxies: [route] } : file), { name: 'ConfigError', message: new RegExp('^' + message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) }, name)

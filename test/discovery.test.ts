@@ -31,6 +31,18 @@ t.test('each route has its own metadata and the root lists every scope', async t
   t.same(root.json().scopes_supported, ['mcp', 'files.read'])
 })
 
+t.test('offline_access is in the authorization-server metadata only, never in resource metadata or challenges', async t => {
+  const app = await buildGateway(t, { config })
+  for (const url of ['/.well-known/oauth-authorization-server', '/.well-known/openid-configuration']) {
+    t.same((await app.inject(url)).json().scopes_supported, ['mcp', 'files.read', 'offline_access'], url)
+  }
+  for (const url of ['/.well-known/oauth-protected-resource', '/.well-known/oauth-protected-resource/calc/mcp']) {
+    t.notOk((await app.inject(url)).json().scopes_supported.includes('offline_access'), url)
+  }
+  const challenge = await app.inject({ method: 'POST', url: '/files/mcp', payload: { jsonrpc: '2.0', id: 1, method: 'tools/list' } })
+  t.notMatch(String(challenge.headers['www-authenticate']), /offline_access/)
+})
+
 t.test('unknown well-known paths answer 404, never 5xx', async t => {
   const app = await buildGateway(t, { config })
   for (const url of ['/.well-known/oauth-protected-resource/nope/mcp', '/.well-known/whatever', '/.well-known/oauth-protected-resource/calc/mcp/extra']) {

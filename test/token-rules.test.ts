@@ -16,7 +16,7 @@ let clientId: string
 t.before(async () => {
   upstream = await startMcpUpstream()
   const redis = await startRedis(t)
-  const config = { proxies: [{ pattern: '/calc/mcp', target_url: upstream.url }, { pattern: '/files/mcp', target_url: upstream.url }] }
+  const config = { proxies: [{ pattern: '/calc/mcp', target_url: upstream.url }, { pattern: '/files/mcp', target_url: upstream.url }, { pattern: '/admin/mcp', target_url: upstream.url, scopes: ['admin'] }] }
   setup = await startAuthorizationServer(t, { config, env: { REDIS_URL: redis.url, REFRESH_GRACE_MS: String(GRACE_MS) } })
   replica = (await startReplica(t, setup, config)).origin
   clientId = (await registerClient(setup.base)).body.client_id as string
@@ -94,7 +94,7 @@ t.test('a replayed code fails and revokes everything it issued, on every replica
 
 t.test('refresh rotates; scope and resource may narrow, never widen', async t => {
   const first = await redeem(await codeFor())
-  t.equal((await refresh(first.body.refresh_token as string, { scope: 'mcp write' })).body.error, 'invalid_scope')
+  t.equal((await refresh(first.body.refresh_token as string, { scope: 'mcp admin' })).body.error, 'invalid_scope', 'a gateway scope beyond the grant')
   t.equal((await refresh(first.body.refresh_token as string, { resource: `${setup.base}/files/mcp` })).body.error, 'invalid_target')
   const next = await refresh(first.body.refresh_token as string, { scope: 'mcp', resource: calc() })
   t.equal(next.status, 200)
@@ -102,6 +102,25 @@ t.test('refresh rotates; scope and resource may narrow, never widen', async t =>
   t.equal(await mcpStatus(next.body.access_token), 200)
   const legacy = await tokenRequest(setup.base, { grant_type: 'refresh_token', refresh_token: next.body.refresh_token as string, client_id: clientId }, {}, '/token')
   t.equal(legacy.status, 200, 'legacy /token')
+})
+
+t.test('scope=mcp offline_access (and openid) as CLIs send it: registered, authorized, a refresh token, scope says what was granted', async t => {
+  const registered = await registerClient(setup.base, { scope: 'mcp offline_access' })
+  t.equal(registered.status, 201, 'accepted at registration')
+  const client = registered.body.client_id as string
+  const url = authorizeUrl(setup.base, { client_id: client, resource: calc(), scope: 'openid mcp offline_access' })
+  const code = (await new TestBrowser().authorize(url, REDIRECT)).searchParams.get('code') as string
+  t.ok(code, 'accepted at authorize')
+  const tokens = await redeem(code, { client_id: client })
+  t.equal(tokens.status, 200)
+  t.equal(tokens.body.scope, 'mcp', 'openid and offline_access left out of the grant')
+  t.type(tokens.body.refresh_token, 'string')
+  const refreshed = await refresh(tokens.body.refresh_token as string, { client_id: client, scope: 'mcp offline_access' })
+  t.equal(refreshed.status, 200, 'accepted at the token endpoint')
+  t.equal(refreshed.body.scope, 'mcp')
+  t.equal(await mcpStatus(refreshed.body.access_token), 200)
+  const older = await redeem(await codeFor())
+  t.type(older.body.refresh_token, 'string', 'a client that never asks for offline_access still gets a refresh token')
 })
 
 t.test('concurrent refreshes on two replicas inside the grace window get the same new pair', async t => {
@@ -161,4 +180,15 @@ t.test('introspection answers confidential clients only, about their own tokens'
 
   await tokenRequest(setup.base, { token: issued.body.access_token as string }, basic, '/oauth/revoke')
   t.same((await tokenRequest(setup.base, { token: issued.body.access_token as string }, basic, '/oauth/introspect')).body, { active: false })
+})
+
+t.test('a client the operator removes from allowed_clients loses the route at its next refresh, family and all', async t => {
+  const first = await redeem(await codeFor())
+  // The same gateway restarted with calc closed to every client but another one.
+  const closed = { proxies: [{ pattern: '/calc/mcp', target_url: upstream.url, allowed_clients: ['another-client'] }, { pattern: '/files/mcp', target_url: upstream.url }, { pattern: '/admin/mcp', target_url: upstream.url, scopes: ['admin'] }] }
+  const restarted = (await startReplica(t, setup, closed)).origin
+  const refused = await refresh(first.body.refresh_token as string, {}, restarted)
+  t.equal(refused.status, 400)
+  t.equal(refused.body.error, 'invalid_target')
+  t.equal((await refresh(first.body.refresh_token as string)).body.error, 'invalid_grant', 'the family is revoked, not just refused there')
 })

@@ -7,11 +7,11 @@ import { SseMessages } from '../src/mcp/sse-messages.js'
 import { buildGateway, mintToken } from './helper.js'
 import { startMcpUpstream } from './fixtures/mcp-upstream.js'
 
-t.test('policy: deny wins, globs match, grants add tools for named people and domains', async t => {
+t.test('policy: deny wins, globs match, grants add tools for named people, domains and clients', async t => {
   const policy = new ToolPolicy({
     allow: ['read_*', 'search'],
     deny: ['*_admin'],
-    grants: [{ emails: ['ana@example.com'], domains: [], allow: ['write_*'] }, { emails: [], domains: ['ops.example.com'], allow: ['restart'] }],
+    grants: [{ emails: ['ana@example.com'], domains: [], clients: [], allow: ['write_*'] }, { emails: [], domains: ['ops.example.com'], clients: ['ci-bot'], allow: ['restart'] }],
     requiredScopes: { write_file: ['files.write'] }
   })
   const bob = { email: 'bob@example.com', scopes: ['mcp'] }
@@ -23,6 +23,9 @@ t.test('policy: deny wins, globs match, grants add tools for named people and do
   t.same(policy.decide('write_file', { ...ana, scopes: ['mcp', 'files.write'] }), { allowed: true })
   t.same(policy.decide('restart', { email: 'eve@ops.example.com', scopes: [] }), { allowed: true })
   t.same(policy.decide('restart', { scopes: [] }), { allowed: false, reason: 'not_allowed' }, 'no email, no grant')
+  t.same(policy.decide('restart', { clientId: 'ci-bot', scopes: [] }), { allowed: true }, 'a grant can name a machine client')
+  t.same(policy.decide('restart', { clientId: 'other-bot', scopes: [] }), { allowed: false, reason: 'not_allowed' })
+  t.same(policy.decide('write_file', { clientId: 'ci-bot', scopes: ['files.write'] }), { allowed: false, reason: 'not_allowed' }, 'only the tools of its own grant')
   t.same(policy.decide('searchx', bob), { allowed: false, reason: 'not_allowed' }, 'globs are anchored')
   t.same(policy.toolScopes, ['files.write'])
 })

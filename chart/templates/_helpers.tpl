@@ -156,6 +156,7 @@ Built as data and serialised with toYaml so any string is quoted correctly.
 {{- $r := dict "pattern" $p.pattern "target_url" $p.targetUrl }}
 {{- with $p.allowedEmails }}{{ $_ := set $r "allowed_emails" . }}{{ end }}
 {{- with $p.allowedDomains }}{{ $_ := set $r "allowed_domains" . }}{{ end }}
+{{- with $p.allowedClients }}{{ $_ := set $r "allowed_clients" . }}{{ end }}
 {{- with $p.upstreamAuth }}{{ $_ := set $r "upstream_auth" . }}{{ end }}
 {{- with $p.upstreamHeader }}{{ $_ := set $r "upstream_header" . }}{{ end }}
 {{- with $p.upstreamHeaderEnv }}{{ $_ := set $r "upstream_header_env" . }}{{ end }}
@@ -180,12 +181,26 @@ Built as data and serialised with toYaml so any string is quoted correctly.
 {{- end }}
 {{- $clients := list }}
 {{- range .Values.config.clients }}
-{{- $c := dict "client_id" .clientId "redirect_uris" .redirectUris }}
+{{- $c := dict "client_id" .clientId }}
+{{- with .redirectUris }}{{ $_ := set $c "redirect_uris" . }}{{ end }}
 {{- with .clientName }}{{ $_ := set $c "client_name" . }}{{ end }}
 {{- with .clientSecretEnv }}{{ $_ := set $c "client_secret_env" . }}{{ end }}
+{{- with .grantTypes }}{{ $_ := set $c "grant_types" . }}{{ end }}
+{{- with .tokenEndpointAuthMethod }}{{ $_ := set $c "token_endpoint_auth_method" . }}{{ end }}
+{{- with .jwks }}{{ $_ := set $c "jwks" . }}{{ end }}
+{{- with .jwksUri }}{{ $_ := set $c "jwks_uri" . }}{{ end }}
+{{- with .routes }}{{ $_ := set $c "routes" . }}{{ end }}
+{{- with .scopes }}{{ $_ := set $c "scopes" . }}{{ end }}
 {{- $clients = append $clients $c }}
+{{- end }}
+{{- $idps := list }}
+{{- range .Values.config.trustedIdps }}
+{{- $i := dict "issuer" .issuer "jwks_uri" .jwksUri }}
+{{- with .claims }}{{ $_ := set $i "claims" . }}{{ end }}
+{{- $idps = append $idps $i }}
 {{- end }}
 {{- $doc := dict "proxies" $proxies }}
 {{- if $clients }}{{ $_ := set $doc "clients" $clients }}{{ end }}
+{{- if $idps }}{{ $_ := set $doc "trusted_idps" $idps }}{{ end }}
 {{- toYaml $doc }}
 {{- end }}

@@ -5,7 +5,7 @@
  * tokens kept, a code issued). Each step answers where the browser goes next; cookies and pages
  * are the route's (src/routes/authorize.ts) and the authorization-flow plugin's.
  */
-import { grantableScopes, type RouteConfig } from '../config/config-file.js'
+import { gatewayScopes, grantableScopes, type RouteConfig } from '../config/config-file.js'
 import { checkAllowLists, type AllowDecision, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { buildAuthorizationRedirect, errorRedirect, validateAuthorizeRequest, type AuthorizeClient } from '../oauth/authorize-request.js'
 import { OAuthError } from '../oauth/errors.js'
@@ -55,7 +55,7 @@ export interface AuthorizationRequestsDeps extends Pick<ServiceDeps, 'config'> {
 export function createAuthorizationRequests ({ config, grants, consent, vault }: AuthorizationRequestsDeps): AuthorizationRequests {
   const { env, routes, routeByPattern, globalAllow } = config
   const issuer = env.BASE_URL
-  const supportedScopes = [...new Set(routes.flatMap(grantableScopes))]
+  const supportedScopes = gatewayScopes(routes)
 
   const failed = (pending: PendingAuthorization, code: 'access_denied' | 'server_error', description: string): string =>
     errorRedirect(pending.redirectUri, new OAuthError(code, description), pending.state, issuer)
@@ -65,7 +65,7 @@ export function createAuthorizationRequests ({ config, grants, consent, vault }:
    * held (revoked or expired at the provider): then only a new provider login will do.
    */
   async function usable (session: UpstreamIdentity | undefined, route: RouteConfig | undefined): Promise<UpstreamIdentity | undefined> {
-    if (session === undefined || route?.upstreamAuth !== 'provider_token') return session
+    if (session === undefined || route?.upstream.auth !== 'provider_token') return session
     return await vault.get(session.sub) === null ? undefined : session
   }
 

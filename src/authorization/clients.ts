@@ -1,4 +1,6 @@
 import type { ClientConfig } from '../config/config-file.js'
+import { createLocalJWKSet, createRemoteJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
+import { verifyClientAssertion } from '../oauth/client-assertion.js'
 import { authenticateClient, type ClientAuthentication } from '../oauth/client-auth.js'
 import { generateClientCredentials, type ClientMetadata, type GrantType, type TokenEndpointAuthMethod } from '../oauth/client-metadata.js'
 import { CimdLimitError, ClientMetadataDocumentError, ClientMetadataDocuments, isCimdClientId } from '../oauth/cimd.js'
@@ -7,6 +9,7 @@ import { hashSecret } from '../oauth/secrets.js'
 import { useIpQuota } from '../store/ip-quota.js'
 import { CLIENT_TTL_SECONDS, KEY_KINDS } from '../store/storage-schema.js'
 import type { ServiceDeps } from './service-deps.js'
+import { useOnce } from './single-use.js'
 
 /** Any client the gateway knows, whichever way it became known. */
 export interface KnownClient {
@@ -17,6 +20,9 @@ export interface KnownClient {
   token_endpoint_auth_method: TokenEndpointAuthMethod
   client_secret_hash?: string
   client_id_issued_at?: number
+  /** Pre-registered machine clients: the routes client_credentials may name, and the scopes there (undefined: the route's own). */
+  allowed_routes?: string[]
+  allowed_scopes?: string[]
 }
 
 export interface Registration {
@@ -74,15 +80,29 @@ function fromConfig (entry: ClientConfig): KnownClient {
     client_id: entry.clientId,
     redirect_uris: entry.redirectUris,
     client_name: entry.clientName,
-    grant_types: ['authorization_code', 'refresh_token'],
-    token_endpoint_auth_method: entry.clientSecret !== undefined ? 'client_secret_basic' : 'none',
-    client_secret_hash: entry.clientSecret !== undefined ? hashSecret(entry.clientSecret) : undefined
+    grant_types: entry.grantTypes,
+    token_endpoint_auth_method: entry.authMethod,
+    client_secret_hash: entry.clientSecret !== undefined ? hashSecret(entry.clientSecret) : undefined,
+    allowed_routes: entry.routes,
+    allowed_scopes: entry.scopes
   }
+}
+
+/** The public keys of each private_key_jwt client: inline, or fetched (5 s at most, cached, no redirects). */
+function assertionKeys (clients: ClientConfig[]): Map<string, JWTVerifyGetKey> {
+  const keys = new Map<string, JWTVerifyGetKey>()
+  for (const c of clients) {
+    if (c.jwks !== undefined) keys.set(c.clientId, createLocalJWKSet(c.jwks as unknown as JSONWebKeySet))
+    else if (c.jwksUri !== undefined) keys.set(c.clientId, createRemoteJWKSet(new URL(c.jwksUri), { timeoutDuration: 5000 }))
+  }
+  return keys
 }
 
 /** The clients the authorization server knows: pre-registered, metadata documents, registered. */
 export function createClients ({ store, records, clock, config, log }: ServiceDeps, options: ClientsOptions = {}): Clients {
   const preRegistered = new Map(config.clients.map(c => [c.clientId, fromConfig(c)]))
+  const keysOf = assertionKeys(config.clients)
+  const base = config.env.BASE_URL
   const documents = new ClientMetadataDocuments({ allowLoopback: config.env.CIMD_ALLOW_LOOPBACK, aroundFetch: options.aroundFetch, now: clock.now })
   const kind = KEY_KINDS.client
 
@@ -144,6 +164,14 @@ export function createClients ({ store, records, clock, config, log }: ServiceDe
     async authenticate (auth, requester) {
       const client = await find(auth.clientId, requester)
       authenticateClient(auth, client)
+      if (auth.method === 'private_key_jwt') {
+        const refused = (why: string): OAuthError => new OAuthError('invalid_client', why, { publicDescription: 'client authentication failed' })
+        const keys = keysOf.get(auth.clientId)
+        if (keys === undefined) throw refused('no keys for a private_key_jwt client')
+        const now = clock.seconds()
+        const { jti, exp } = await verifyClientAssertion(auth.assertion, { clientId: auth.clientId, audiences: [base, `${base}/oauth/token`, `${base}/token`], keys, now })
+        if (!await useOnce(records, `client:${auth.clientId}`, jti, exp, now)) throw refused('client assertion refused: its jti was already used')
+      }
       return client as KnownClient
     }
   }

@@ -7,30 +7,27 @@
  * The token endpoint calls `exchange`, which dispatches on the grant type: a new grant is one
  * more method here and one more line in `exchange` (and its shape in src/oauth/token-request.ts).
  */
-import type { RouteConfig } from '../config/config-file.js'
+import { gatewayScopes, type RouteConfig } from '../config/config-file.js'
 import { checkAllowLists, type UpstreamIdentity } from '../oauth/allow-list.js'
 import { OAuthError } from '../oauth/errors.js'
 import { verifyPkce } from '../oauth/pkce.js'
 import { decideRefresh, familyTtl, revokeFamily, rotateFamily, type RefreshFamily } from '../oauth/refresh-rotation.js'
-import { resolveResource } from '../oauth/resource.js'
-import { formatScope, narrowScopes } from '../oauth/scopes.js'
+import { checkClientOnRoute, resolveResource } from '../oauth/resource.js'
+import { formatScope, knownScopes, narrowScopes } from '../oauth/scopes.js'
 import { hashSecret, randomToken, safeEqual } from '../oauth/secrets.js'
 import type { TokenRequest } from '../oauth/token-request.js'
 import { KEY_KINDS, type CodeGrant, type CodeUse, type FamilyRecord } from '../store/storage-schema.js'
 import type { MintOptions } from '../tokens/token-service.js'
+import { clientCredentialsGrant } from './client-credentials-grant.js'
 import type { KnownClient } from './clients.js'
+import { jwtBearerGrant } from './jwt-bearer-grant.js'
+import type { TokenResponse } from './route-token.js'
 import type { ServiceDeps } from './service-deps.js'
 import type { UpstreamTokenVault } from './upstream-token-vault.js'
 
 export type { CodeGrant } from '../store/storage-schema.js'
 
-export interface TokenResponse {
-  access_token: string
-  token_type: 'Bearer'
-  expires_in: number
-  scope: string
-  refresh_token?: string
-}
+export type { TokenResponse } from './route-token.js'
 
 /** The grant-type-specific part of a token request, after client authentication. */
 export type GrantRequest<G extends TokenRequest['grantType']> = Omit<Extract<TokenRequest, { grantType: G }>, 'grantType' | 'client'>
@@ -49,6 +46,10 @@ export interface Grants {
   refresh: (client: KnownClient, request: GrantRequest<'refresh_token'>) => Promise<TokenResponse>
   /** RFC 7009: revokes the refresh token's family when it is one of this client's; else nothing. */
   revokeRefreshToken: (client: KnownClient, token: string) => Promise<void>
+  /** RFC 6749 §4.4: a pre-registered machine client, as itself (client-credentials-grant.ts). */
+  clientCredentials: (client: KnownClient, request: GrantRequest<'client_credentials'>) => TokenResponse
+  /** SEP-990: an ID-JAG from a trusted enterprise IdP (jwt-bearer-grant.ts). */
+  jwtBearer: (client: KnownClient, request: GrantRequest<'urn:ietf:params:oauth:grant-type:jwt-bearer'>) => Promise<TokenResponse>
 }
 
 export interface GrantsDeps extends ServiceDeps {
@@ -69,7 +70,8 @@ function busy (description: string): OAuthError {
 }
 
 export function createGrants ({ records, clock, keys, config, tokens, vault }: GrantsDeps): Grants {
-  const { env, routes, routeByPattern, globalAllow } = config
+  const { env, routes, routeByPattern, globalAllow, trustedIdps } = config
+  const supportedScopes = gatewayScopes(routes)
   const sealer = keys.sealer
   const FAMILY = KEY_KINDS.family
   const CODE = KEY_KINDS.code
@@ -163,7 +165,11 @@ export function createGrants ({ records, clock, keys, config, tokens, vault }: G
     if (use.familyId !== undefined) await revokeFamilyById(use.familyId)
   }
 
+  const mintFor = tokens.mint.bind(tokens)
   const grants: Grants = {
+    clientCredentials: clientCredentialsGrant({ routes, mint: mintFor, now: clock.seconds }),
+    jwtBearer: jwtBearerGrant({ issuer: env.BASE_URL, routes, globalAllow, trustedIdps, records, mint: mintFor, now: clock.seconds }),
+
     async issueCode (grant) {
       const code = randomToken(32)
       await records.set(CODE, hashSecret(code), grant)
@@ -174,6 +180,8 @@ export function createGrants ({ records, clock, keys, config, tokens, vault }: G
       switch (request.grantType) {
         case 'authorization_code': return await grants.redeemCode(client, request)
         case 'refresh_token': return await grants.refresh(client, request)
+        case 'client_credentials': return grants.clientCredentials(client, request)
+        case 'urn:ietf:params:oauth:grant-type:jwt-bearer': return await grants.jwtBearer(client, request)
       }
     },
 
@@ -192,6 +200,7 @@ export function createGrants ({ records, clock, keys, config, tokens, vault }: G
       if (grant.redirectUri !== request.redirectUri) throw invalidGrant('redirect_uri differs from the authorization request')
       verifyPkce(request.codeVerifier, grant.codeChallenge)
       const route = routeOf(grant.resource)
+      checkClientOnRoute(route, client.client_id)
       const refused = refusal(identityOf(grant), route)
       if (refused !== undefined) throw invalidGrant(refused)
       checkResource(request.resource, route)
@@ -237,6 +246,13 @@ export function createGrants ({ records, clock, keys, config, tokens, vault }: G
         }
         const current = record as FamilyRecord
         const route = routeOf(current.resource)
+        // A client removed from allowed_clients since: its family ends here.
+        try {
+          checkClientOnRoute(route, client.client_id)
+        } catch (err) {
+          await revokeFamilyById(familyId)
+          throw err
+        }
         const refused = refusal(identityOf(current), route)
         if (refused !== undefined) {
           // Revoked for good: allowing the user again later takes a new login, not this family.
@@ -244,12 +260,12 @@ export function createGrants ({ records, clock, keys, config, tokens, vault }: G
           throw invalidGrant(refused)
         }
         // The provider sign-in behind a provider_token route is gone: only a new login restores it.
-        if (route.upstreamAuth === 'provider_token' && await vault.get(current.sub) === null) {
+        if (route.upstream.auth === 'provider_token' && await vault.get(current.sub) === null) {
           await revokeFamilyById(familyId)
           throw invalidGrant('the identity provider sign-in has ended; authorize again')
         }
         checkResource(request.resource, route)
-        const scopes = narrowScopes(request.scopes, current.scopes)
+        const scopes = narrowScopes(knownScopes(request.scopes, supportedScopes), current.scopes)
         const { response, jti, exp } = mint(current, route, scopes)
         const refreshToken = newRefreshToken(familyId)
         response.refresh_token = refreshToken

@@ -1,50 +1,18 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
-import { Type, type Static } from 'typebox'
 import { ConfigError } from './config-error.js'
+import { checkConfigFile, CLIENT_GRANT_TYPES, CLIENT_AUTH_METHODS, type ClientEntry, type RouteEntry, type ToolsEntry } from './config-schema.js'
 import type { Env } from './env.js'
+import { JWT_BEARER_GRANT } from '../oauth/token-request.js'
 import { ToolPolicy } from '../policy/tool-policy.js'
 
-const StringList = Type.Array(Type.String({ minLength: 1 }))
-
-export const RouteEntrySchema = Type.Object({
-  pattern: Type.String(),
-  target_url: Type.String(),
-  allowed_emails: Type.Optional(StringList),
-  allowed_domains: Type.Optional(StringList),
-  upstream_auth: Type.Optional(Type.Union([
-    Type.Literal('none'), Type.Literal('identity'), Type.Literal('provider_token'), Type.Literal('header')
-  ])),
-  upstream_header: Type.Optional(Type.String()),
-  upstream_header_env: Type.Optional(Type.String()),
-  scopes: Type.Optional(StringList),
-  tools: Type.Optional(Type.Object({
-    allow: Type.Optional(StringList),
-    deny: Type.Optional(StringList),
-    grants: Type.Optional(Type.Array(Type.Object({
-      emails: Type.Optional(StringList),
-      domains: Type.Optional(StringList),
-      allow: StringList
-    }))),
-    required_scopes: Type.Optional(Type.Record(Type.String(), StringList))
-  })),
-  audit_arguments: Type.Optional(Type.Boolean())
-})
-
-export const ClientEntrySchema = Type.Object({
-  client_id: Type.String({ minLength: 1 }),
-  client_secret_env: Type.Optional(Type.String()),
-  redirect_uris: StringList,
-  client_name: Type.Optional(Type.String())
-})
-
-export const ConfigFileSchema = Type.Object({
-  proxies: Type.Array(RouteEntrySchema),
-  clients: Type.Optional(Type.Array(ClientEntrySchema))
-})
-export type ConfigFile = Static<typeof ConfigFileSchema>
-
-export type UpstreamAuth = 'none' | 'identity' | 'provider_token' | 'header'
+/** What the gateway sends the upstream, per `upstream_auth`; header names lower-cased. */
+export type RouteUpstream =
+  | { auth: 'none' }
+  | { auth: 'identity' }
+  /** The user's provider token, as `Bearer` in Authorization or bare in another header. */
+  | { auth: 'provider_token', headerName: string }
+  | { auth: 'header', headerName: string, value: string }
 
 /** A proxied MCP route with everything derived from BASE_URL computed once. */
 export interface RouteConfig {
@@ -56,9 +24,9 @@ export interface RouteConfig {
   metadataUrl: string
   allowedEmails: string[]
   allowedDomains: string[]
-  upstreamAuth: UpstreamAuth
-  /** upstream_auth header: the static header sent upstream; provider_token: the header's name (value unused). */
-  upstreamHeader?: { name: string, value: string }
+  /** Client ids that may get tokens for the route; empty: any client. */
+  allowedClients: string[]
+  upstream: RouteUpstream
   scopes: string[]
   /** Per-tool rules; absent: every tool the upstream offers. */
   toolPolicy?: ToolPolicy
@@ -66,21 +34,48 @@ export interface RouteConfig {
   auditArguments: boolean
 }
 
+export type ClientGrantType = typeof CLIENT_GRANT_TYPES[number]
+export type ClientAuthMethod = typeof CLIENT_AUTH_METHODS[number]
+
+/** A pre-registered client (config.yaml `clients`). */
 export interface ClientConfig {
   clientId: string
-  clientSecret?: string
-  redirectUris: string[]
   clientName: string
+  redirectUris: string[]
+  grantTypes: ClientGrantType[]
+  authMethod: ClientAuthMethod
+  clientSecret?: string
+  /** private_key_jwt: its public keys, inline or where to fetch them. */
+  jwks?: { keys: Array<Record<string, unknown>> }
+  jwksUri?: string
+  /** Route patterns it may get tokens for by client_credentials. */
+  routes: string[]
+  /** Scopes it may get there; undefined: each route's own. */
+  scopes?: string[]
+}
+
+/** An enterprise identity provider whose ID-JAGs (SEP-990) the token endpoint accepts. */
+export interface TrustedIdp {
+  issuer: string
+  jwksUri: string
+  /** Claim name → values accepted; every listed claim must match. */
+  claims: Record<string, string[]>
 }
 
 export interface GatewayRoutes {
   routes: RouteConfig[]
   clients: ClientConfig[]
+  trustedIdps: TrustedIdp[]
 }
 
 /** Every scope a token for the route may carry: its own, and those its tools ask for (step-up). */
 export function grantableScopes (route: RouteConfig): string[] {
   return [...new Set([...route.scopes, ...route.toolPolicy?.toolScopes ?? []])]
+}
+
+/** Every scope some route grants: what the gateway knows (anything else is left out of a grant). */
+export function gatewayScopes (routes: readonly RouteConfig[]): string[] {
+  return [...new Set(routes.flatMap(grantableScopes))]
 }
 
 export const DEFAULT_ROUTE_SCOPES = ['mcp']
@@ -102,171 +97,175 @@ export function readConfigFile (path: string): unknown {
 }
 
 /**
- * Turns the parsed config.yaml into routes and clients, failing on the first entry that is
- * wrong with a message naming it (e.g. `proxies[1].pattern`).
+ * Turns the parsed config.yaml into routes, clients and trusted identity providers: the schema
+ * checks each field, then the rules that relate fields, each failure naming its entry.
  */
 export function buildRoutes (raw: unknown, env: Env, variables: Record<string, string | undefined>): GatewayRoutes {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError('config.yaml', 'must be a mapping with a `proxies` list')
-  }
-  const file = raw as Record<string, unknown>
-  for (const key of Object.keys(file)) {
-    if (key !== 'proxies' && key !== 'clients') throw new ConfigError(`config.yaml ${key}`, 'is not a known setting (proxies, clients)')
-  }
-  if (!Array.isArray(file.proxies)) throw new ConfigError('config.yaml proxies', 'must be a list')
+  const file = checkConfigFile(raw)
   const seen = new Set<string>()
   const routes = file.proxies.map((entry, i) => buildRoute(entry, `proxies[${i}]`, env, variables, seen))
-  const clientEntries = file.clients ?? []
-  if (!Array.isArray(clientEntries)) throw new ConfigError('config.yaml clients', 'must be a list')
   const ids = new Set<string>()
-  const clients = clientEntries.map((entry, i) => buildClient(entry, `clients[${i}]`, variables, ids))
-  return { routes, clients }
+  const clients = (file.clients ?? []).map((entry, i) => buildClient(entry, `clients[${i}]`, variables, ids, seen))
+  const trustedIdps = (file.trusted_idps ?? []).map((entry, i) => ({
+    issuer: entry.issuer,
+    jwksUri: fetchableUrl(entry.jwks_uri, `trusted_idps[${i}].jwks_uri`),
+    claims: entry.claims ?? {}
+  }))
+  return { routes, clients, trustedIdps }
 }
 
-function expectObject (entry: unknown, where: string, known: readonly string[]): Record<string, unknown> {
-  if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) {
-    throw new ConfigError(where, 'must be a mapping')
-  }
-  for (const key of Object.keys(entry)) {
-    if (!known.includes(key)) throw new ConfigError(`${where}.${key}`, `is not a known setting (${known.join(', ')})`)
-  }
-  return entry as Record<string, unknown>
-}
+const lowerEmails = (list: string[] | undefined): string[] => (list ?? []).map(e => e.toLowerCase())
+const lowerDomains = (list: string[] | undefined): string[] => (list ?? []).map(d => d.toLowerCase().replace(/^@/, ''))
 
-function stringField (obj: Record<string, unknown>, key: string, where: string, required: true): string
-function stringField (obj: Record<string, unknown>, key: string, where: string, required: false): string | undefined
-function stringField (obj: Record<string, unknown>, key: string, where: string, required: boolean): string | undefined {
-  const value = obj[key]
-  if (value === undefined || value === null) {
-    if (required) throw new ConfigError(`${where}.${key}`, 'is required')
-    return undefined
-  }
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`${where}.${key}`, 'must be a non-empty string')
-  return value
-}
-
-function listField (obj: Record<string, unknown>, key: string, where: string): string[] | undefined {
-  const value = obj[key]
-  if (value === undefined || value === null) return undefined
-  if (!Array.isArray(value) || value.some(v => typeof v !== 'string' || v === '')) {
-    throw new ConfigError(`${where}.${key}`, 'must be a list of non-empty strings')
-  }
-  return value as string[]
-}
-
-function buildRoute (entry: unknown, where: string, env: Env, variables: Record<string, string | undefined>, seen: Set<string>): RouteConfig {
-  const obj = expectObject(entry, where, Object.keys(RouteEntrySchema.properties))
-  const pattern = stringField(obj, 'pattern', where, true)
-  if (!pattern.startsWith('/')) throw new ConfigError(`${where}.pattern`, `"${pattern}" must start with "/"`)
-  if (pattern.length > 1 && pattern.endsWith('/')) throw new ConfigError(`${where}.pattern`, `"${pattern}" must not end with "/"`)
+function checkPattern (pattern: string, where: string, seen: Set<string>): void {
+  if (!pattern.startsWith('/')) throw new ConfigError(where, `"${pattern}" must start with "/"`)
+  if (pattern.length > 1 && pattern.endsWith('/')) throw new ConfigError(where, `"${pattern}" must not end with "/"`)
   if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(pattern)) {
-    throw new ConfigError(`${where}.pattern`, `"${pattern}" may only hold path segments of letters, digits and . _ ~ -`)
+    throw new ConfigError(where, `"${pattern}" may only hold path segments of letters, digits and . _ ~ -`)
   }
   if (pattern.startsWith('/.well-known') || pattern.startsWith('/oauth') || ['/healthz', '/readyz', '/metrics', '/authorize', '/token', '/register'].includes(pattern)) {
-    throw new ConfigError(`${where}.pattern`, `"${pattern}" collides with a gateway endpoint`)
+    throw new ConfigError(where, `"${pattern}" collides with a gateway endpoint`)
   }
-  if (seen.has(pattern)) throw new ConfigError(`${where}.pattern`, `"${pattern}" is a duplicate`)
+  if (seen.has(pattern)) throw new ConfigError(where, `"${pattern}" is a duplicate`)
   seen.add(pattern)
+}
 
-  const targetUrl = stringField(obj, 'target_url', where, true)
+function checkTarget (targetUrl: string, where: string): void {
   let target: URL
   try {
     target = new URL(targetUrl)
   } catch {
-    throw new ConfigError(`${where}.target_url`, `"${targetUrl}" is not a URL`)
+    throw new ConfigError(where, `"${targetUrl}" is not a URL`)
   }
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
-    throw new ConfigError(`${where}.target_url`, `"${targetUrl}" must be an http or https URL`)
+    throw new ConfigError(where, `"${targetUrl}" must be an http or https URL`)
   }
   if (target.username !== '' || target.password !== '') {
-    throw new ConfigError(`${where}.target_url`, 'must not carry credentials (use upstream_auth: header)')
+    throw new ConfigError(where, 'must not carry credentials (use upstream_auth: header)')
   }
+}
 
-  const upstreamAuth = (obj.upstream_auth ?? 'none') as UpstreamAuth
-  if (!['none', 'identity', 'provider_token', 'header'].includes(upstreamAuth)) {
-    throw new ConfigError(`${where}.upstream_auth`, `"${String(upstreamAuth)}" must be one of none, identity, provider_token, header`)
+/** Keys the gateway fetches itself: https, or http on this host only (a sidecar, a test). */
+function fetchableUrl (value: string, where: string): string {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new ConfigError(where, `"${value}" is not a URL`)
   }
-  const headerName = stringField(obj, 'upstream_header', where, false)
-  const headerEnv = stringField(obj, 'upstream_header_env', where, false)
-  let upstreamHeader: RouteConfig['upstreamHeader']
-  if (upstreamAuth === 'header' || upstreamAuth === 'provider_token') {
-    const name = headerName ?? 'Authorization'
-    if (!HEADER_NAME.test(name) || FORBIDDEN_UPSTREAM_HEADERS.has(name.toLowerCase())) {
-      throw new ConfigError(`${where}.upstream_header`, `"${name}" is not a header the gateway may set`)
-    }
-    // provider_token: the user's token, as "Bearer <token>" in Authorization or bare in another header.
-    let value = ''
-    if (upstreamAuth === 'header') {
-      if (headerEnv === undefined) throw new ConfigError(`${where}.upstream_header_env`, 'is required with upstream_auth: header')
-      value = variables[headerEnv] ?? ''
-      if (value === '') throw new ConfigError(`${where}.upstream_header_env`, `names ${headerEnv}, which is not set`)
-    } else if (headerEnv !== undefined) {
-      throw new ConfigError(`${where}.upstream_header_env`, 'applies only with upstream_auth: header')
-    }
-    upstreamHeader = { name: name.toLowerCase(), value }
-  } else if (headerName !== undefined || headerEnv !== undefined) {
-    throw new ConfigError(`${where}.upstream_header`, 'applies only with upstream_auth: header or provider_token')
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    throw new ConfigError(where, `"${value}" must be an https URL (http only on a loopback host)`)
   }
+  return value
+}
 
-  const domains = listField(obj, 'allowed_domains', where) ?? []
-  const audit = obj.audit_arguments ?? false
-  if (typeof audit !== 'boolean') throw new ConfigError(`${where}.audit_arguments`, 'must be true or false')
+function buildUpstream (entry: RouteEntry, where: string, variables: Record<string, string | undefined>): RouteUpstream {
+  const auth = entry.upstream_auth ?? 'none'
+  const headerName = entry.upstream_header
+  const headerEnv = entry.upstream_header_env
+  if (auth === 'none' || auth === 'identity') {
+    if (headerName !== undefined || headerEnv !== undefined) {
+      throw new ConfigError(`${where}.upstream_header`, 'applies only with upstream_auth: header or provider_token')
+    }
+    return { auth }
+  }
+  const name = headerName ?? 'Authorization'
+  if (!HEADER_NAME.test(name) || FORBIDDEN_UPSTREAM_HEADERS.has(name.toLowerCase())) {
+    throw new ConfigError(`${where}.upstream_header`, `"${name}" is not a header the gateway may set`)
+  }
+  if (auth === 'provider_token') {
+    if (headerEnv !== undefined) throw new ConfigError(`${where}.upstream_header_env`, 'applies only with upstream_auth: header')
+    return { auth, headerName: name.toLowerCase() }
+  }
+  if (headerEnv === undefined) throw new ConfigError(`${where}.upstream_header_env`, 'is required with upstream_auth: header')
+  const value = variables[headerEnv] ?? ''
+  if (value === '') throw new ConfigError(`${where}.upstream_header_env`, `names ${headerEnv}, which is not set`)
+  return { auth, headerName: name.toLowerCase(), value }
+}
+
+function buildRoute (entry: RouteEntry, where: string, env: Env, variables: Record<string, string | undefined>, seen: Set<string>): RouteConfig {
+  const { pattern, target_url: targetUrl } = entry
+  checkPattern(pattern, `${where}.pattern`, seen)
+  checkTarget(targetUrl, `${where}.target_url`)
   return {
     pattern,
     targetUrl,
     resourceUrl: env.BASE_URL + pattern,
     metadataUrl: `${env.BASE_URL}/.well-known/oauth-protected-resource${pattern}`,
-    allowedEmails: (listField(obj, 'allowed_emails', where) ?? []).map(e => e.toLowerCase()),
-    allowedDomains: domains.map(d => d.toLowerCase().replace(/^@/, '')),
-    upstreamAuth,
-    upstreamHeader,
-    scopes: listField(obj, 'scopes', where) ?? DEFAULT_ROUTE_SCOPES,
-    toolPolicy: obj.tools === undefined ? undefined : buildToolPolicy(obj.tools, `${where}.tools`),
-    auditArguments: audit
+    allowedEmails: lowerEmails(entry.allowed_emails),
+    allowedDomains: lowerDomains(entry.allowed_domains),
+    allowedClients: entry.allowed_clients ?? [],
+    upstream: buildUpstream(entry, where, variables),
+    scopes: entry.scopes ?? DEFAULT_ROUTE_SCOPES,
+    toolPolicy: entry.tools === undefined ? undefined : buildToolPolicy(entry.tools),
+    auditArguments: entry.audit_arguments ?? false
   }
 }
 
-function buildToolPolicy (entry: unknown, where: string): ToolPolicy {
-  const obj = expectObject(entry, where, ['allow', 'deny', 'grants', 'required_scopes'])
-  const grants = obj.grants ?? []
-  if (!Array.isArray(grants)) throw new ConfigError(`${where}.grants`, 'must be a list')
-  const required = obj.required_scopes ?? {}
-  if (required === null || typeof required !== 'object' || Array.isArray(required)) {
-    throw new ConfigError(`${where}.required_scopes`, 'must map tool names to lists of scopes')
-  }
-  const requiredScopes: Record<string, string[]> = {}
-  for (const tool of Object.keys(required)) {
-    requiredScopes[tool] = listField(required as Record<string, unknown>, tool, `${where}.required_scopes`) ?? []
-  }
+function buildToolPolicy (tools: ToolsEntry): ToolPolicy {
   return new ToolPolicy({
-    allow: listField(obj, 'allow', where),
-    deny: listField(obj, 'deny', where) ?? [],
-    grants: grants.map((grant, i) => {
-      const g = expectObject(grant, `${where}.grants[${i}]`, ['emails', 'domains', 'allow'])
-      const allow = listField(g, 'allow', `${where}.grants[${i}]`)
-      if (allow === undefined) throw new ConfigError(`${where}.grants[${i}].allow`, 'is required')
-      return {
-        emails: (listField(g, 'emails', `${where}.grants[${i}]`) ?? []).map(e => e.toLowerCase()),
-        domains: (listField(g, 'domains', `${where}.grants[${i}]`) ?? []).map(d => d.toLowerCase().replace(/^@/, '')),
-        allow
-      }
-    }),
-    requiredScopes
+    allow: tools.allow,
+    deny: tools.deny ?? [],
+    grants: (tools.grants ?? []).map(grant => ({
+      emails: lowerEmails(grant.emails),
+      domains: lowerDomains(grant.domains),
+      clients: grant.clients ?? [],
+      allow: grant.allow
+    })),
+    requiredScopes: tools.required_scopes ?? {}
   })
 }
 
-function buildClient (entry: unknown, where: string, variables: Record<string, string | undefined>, ids: Set<string>): ClientConfig {
-  const obj = expectObject(entry, where, Object.keys(ClientEntrySchema.properties))
-  const clientId = stringField(obj, 'client_id', where, true)
+/** Machine grants: the client proves itself, so it cannot be public. */
+const CONFIDENTIAL_GRANTS: readonly ClientGrantType[] = ['client_credentials', JWT_BEARER_GRANT]
+
+function buildClient (entry: ClientEntry, where: string, variables: Record<string, string | undefined>, ids: Set<string>, patterns: Set<string>): ClientConfig {
+  const clientId = entry.client_id
   if (ids.has(clientId)) throw new ConfigError(`${where}.client_id`, `"${clientId}" is a duplicate`)
   ids.add(clientId)
-  const redirectUris = listField(obj, 'redirect_uris', where)
-  if (redirectUris === undefined || redirectUris.length === 0) throw new ConfigError(`${where}.redirect_uris`, 'must list at least one URI')
-  const secretEnv = stringField(obj, 'client_secret_env', where, false)
-  let clientSecret: string | undefined
-  if (secretEnv !== undefined) {
-    clientSecret = variables[secretEnv]
-    if (clientSecret === undefined || clientSecret === '') throw new ConfigError(`${where}.client_secret_env`, `names ${secretEnv}, which is not set`)
+  const grantTypes = entry.grant_types ?? ['authorization_code', 'refresh_token']
+  const redirectUris = entry.redirect_uris ?? []
+  if (grantTypes.includes('authorization_code') && redirectUris.length === 0) {
+    throw new ConfigError(`${where}.redirect_uris`, 'must list at least one URI')
   }
-  return { clientId, clientSecret, redirectUris, clientName: stringField(obj, 'client_name', where, false) ?? clientId }
+  let clientSecret: string | undefined
+  if (entry.client_secret_env !== undefined) {
+    clientSecret = variables[entry.client_secret_env]
+    if (clientSecret === undefined || clientSecret === '') throw new ConfigError(`${where}.client_secret_env`, `names ${entry.client_secret_env}, which is not set`)
+  }
+  const hasKeys = entry.jwks !== undefined || entry.jwks_uri !== undefined
+  const authMethod = entry.token_endpoint_auth_method ?? (clientSecret !== undefined ? 'client_secret_basic' : hasKeys ? 'private_key_jwt' : 'none')
+  if (authMethod === 'private_key_jwt') {
+    if (entry.jwks !== undefined && entry.jwks_uri !== undefined) throw new ConfigError(`${where}.jwks_uri`, 'and jwks are exclusive: give the keys one way')
+    if (!hasKeys) throw new ConfigError(`${where}.jwks`, 'or jwks_uri is required with private_key_jwt')
+  } else if (hasKeys) {
+    throw new ConfigError(`${where}.jwks`, 'applies only with token_endpoint_auth_method: private_key_jwt')
+  }
+  if ((authMethod === 'client_secret_basic' || authMethod === 'client_secret_post') && clientSecret === undefined) {
+    throw new ConfigError(`${where}.client_secret_env`, `is required with ${authMethod}`)
+  }
+  const machine = grantTypes.find(g => CONFIDENTIAL_GRANTS.includes(g))
+  if (machine !== undefined && authMethod === 'none') {
+    throw new ConfigError(`${where}.token_endpoint_auth_method`, `must authenticate the client (not none) with ${machine}`)
+  }
+  const routes = entry.routes ?? []
+  routes.forEach((pattern, i) => {
+    if (!patterns.has(pattern)) throw new ConfigError(`${where}.routes[${i}]`, `"${pattern}" is not the pattern of a route in proxies`)
+  })
+  if (grantTypes.includes('client_credentials') && routes.length === 0) {
+    throw new ConfigError(`${where}.routes`, 'must name the routes a client_credentials client may get tokens for')
+  }
+  return {
+    clientId,
+    clientName: entry.client_name ?? clientId,
+    redirectUris,
+    grantTypes,
+    authMethod,
+    clientSecret,
+    jwks: entry.jwks,
+    jwksUri: entry.jwks_uri === undefined ? undefined : fetchableUrl(entry.jwks_uri, `${where}.jwks_uri`),
+    routes,
+    scopes: entry.scopes
+  }
 }

@@ -1,11 +1,13 @@
 import { commaList, parseEnv, type Env } from './env.js'
-import { buildRoutes, readConfigFile, type ClientConfig, type RouteConfig } from './config-file.js'
+import { buildRoutes, readConfigFile, type ClientConfig, type RouteConfig, type TrustedIdp } from './config-file.js'
 import type { AllowList } from '../oauth/allow-list.js'
 
 export interface GatewayConfig {
   env: Env
   routes: RouteConfig[]
   clients: ClientConfig[]
+  /** Enterprise IdPs whose ID-JAGs the token endpoint accepts. */
+  trustedIdps: TrustedIdp[]
   allowedOrigins: string[] | '*'
   /** ALLOWED_EMAILS and ALLOWED_EMAIL_DOMAINS, lower-cased: checked at every login and refresh. */
   globalAllow: AllowList
@@ -24,12 +26,13 @@ export interface GatewayConfigSource {
 export function loadGatewayConfig (opts: GatewayConfigSource): GatewayConfig {
   const env = parseEnv(opts.env)
   const raw = opts.configFile !== undefined ? opts.configFile : readConfigFile(env.CONFIG_FILE)
-  const { routes, clients } = buildRoutes(raw, env, opts.env)
+  const { routes, clients, trustedIdps } = buildRoutes(raw, env, opts.env)
   const origins = commaList(env.ALLOWED_ORIGINS)
   return {
     env,
     routes,
     clients,
+    trustedIdps,
     allowedOrigins: origins.includes('*') ? '*' : origins,
     globalAllow: {
       emails: commaList(env.ALLOWED_EMAILS).map(e => e.toLowerCase()),

@@ -8,8 +8,8 @@ import { ErrorPage, OAuthError } from './errors.js'
 import { validateCodeChallenge } from './pkce.js'
 import { type Params, singleParam } from './params.js'
 import { matchRedirectUri } from './redirect-uri.js'
-import { type ResourceRoute, resolveResource } from './resource.js'
-import { parseScope, validateScopes } from './scopes.js'
+import { checkClientOnRoute, type ResourceRoute, resolveResource } from './resource.js'
+import { knownScopes, parseScope } from './scopes.js'
 
 export interface AuthorizeClient {
   client_id: string
@@ -114,8 +114,9 @@ export async function validateAuthorizeRequest<R extends ResourceRoute> (query: 
       singleParam(query, 'code_challenge'),
       singleParam(query, 'code_challenge_method'))
     const route = resolveResource(query.resource, ctx.routes)
-    const requestedScopes = parseScope(singleParam(query, 'scope'))
-    const scopes = requestedScopes.length === 0 ? [...ctx.defaultScopes] : validateScopes(requestedScopes, ctx.supportedScopes)
+    checkClientOnRoute(route, client.client_id)
+    const requestedScopes = knownScopes(parseScope(singleParam(query, 'scope')), ctx.supportedScopes)
+    const scopes = requestedScopes.length === 0 ? [...ctx.defaultScopes] : requestedScopes
     const state = singleParam(query, 'state')
     if (state !== undefined && state.length > MAX_STATE_LENGTH) {
       throw new OAuthError('invalid_request', `state longer than ${MAX_STATE_LENGTH} characters`)

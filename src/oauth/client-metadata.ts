@@ -7,8 +7,9 @@ import { OAuthError } from './errors.js'
 import { validateRedirectUriForRegistration } from './redirect-uri.js'
 import { randomToken } from './secrets.js'
 
-export type GrantType = 'authorization_code' | 'refresh_token'
-export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post'
+/** Machine grants (client credentials, ID-JAG) belong to pre-registered clients only. */
+export type GrantType = 'authorization_code' | 'refresh_token' | 'client_credentials' | 'urn:ietf:params:oauth:grant-type:jwt-bearer'
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
 
 export interface ClientMetadata {
   redirect_uris: string[]

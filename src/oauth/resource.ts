@@ -9,6 +9,15 @@ export interface ResourceRoute {
   pattern: string
   /** Its public URL, `BASE_URL + pattern`: the `resource` of its protected-resource metadata. */
   resourceUrl: string
+  /** Client ids that may get tokens for it (`allowed_clients`); empty or absent: any client. */
+  allowedClients?: readonly string[]
+}
+
+/** Per-route `allowed_clients`, at every grant: RFC 8707 §2 lets the server refuse a resource to a client. */
+export function checkClientOnRoute (route: ResourceRoute, clientId: string): void {
+  if (route.allowedClients !== undefined && route.allowedClients.length > 0 && !route.allowedClients.includes(clientId)) {
+    throw new OAuthError('invalid_target', `this client may not get tokens for ${route.resourceUrl}`)
+  }
 }
 
 /**

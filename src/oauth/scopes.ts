@@ -21,11 +21,20 @@ export function formatScope (scopes: readonly string[]): string {
   return scopes.join(' ')
 }
 
-/** Throws `invalid_scope` naming the first scope the gateway does not offer. */
-export function validateScopes (requested: readonly string[], supported: readonly string[]): string[] {
-  const unknown = scopeDifference(requested, supported)
-  if (unknown.length > 0) throw new OAuthError('invalid_scope', `unsupported scope: ${formatScope(unknown)}`)
-  return [...requested]
+/**
+ * Asks for a refresh token (OpenID Connect §11, MCP 2026-07-28). Advertised in the
+ * authorization-server metadata only: it is about the grant, not about any resource.
+ */
+export const OFFLINE_ACCESS = 'offline_access'
+
+/**
+ * The requested scopes the gateway knows. RFC 6749 §3.3 lets a server grant less than asked, and
+ * clients ask for `openid`, `email`, `profile` or `offline_access` out of habit: failing them
+ * would fail the login for nothing. The token response's `scope` then says what was granted.
+ */
+export function knownScopes (requested: readonly string[], supported: readonly string[]): string[] {
+  const have = new Set(supported)
+  return requested.filter(scope => have.has(scope))
 }
 
 /**

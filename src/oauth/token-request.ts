@@ -1,6 +1,7 @@
 /**
- * Token request bodies (POST /oauth/token, RFC 6749 §4.1.3 and §6): the shape of each grant,
- * checked before anything is looked up. Binding checks (code, PKCE, resource) come after.
+ * Token request bodies (POST /oauth/token, RFC 6749 §4.1.3, §4.4 and §6, RFC 7523 §2.1): the
+ * shape of each grant, checked before anything is looked up. Binding checks (code, PKCE,
+ * resource, assertion) come after.
  */
 import { type ClientAuthentication, parseClientAuthentication } from './client-auth.js'
 import { OAuthError } from './errors.js'
@@ -18,6 +19,20 @@ export type TokenRequest =
     resource?: string | string[]
   }
   | {
+    grantType: 'client_credentials'
+    client: ClientAuthentication
+    scopes: string[]
+    resource?: string | string[]
+  }
+  | {
+    grantType: typeof JWT_BEARER_GRANT
+    client: ClientAuthentication
+    /** The ID-JAG. */
+    assertion: string
+    scopes: string[]
+    resource?: string | string[]
+  }
+  | {
     grantType: 'refresh_token'
     client: ClientAuthentication
     refreshToken: string
@@ -25,6 +40,8 @@ export type TokenRequest =
     scopes: string[]
     resource?: string | string[]
   }
+
+export const JWT_BEARER_GRANT = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 
 function required (body: Params, name: string): string {
   const value = singleParam(body, name)
@@ -55,7 +72,11 @@ export function parseTokenRequest (body: Params, authorization: string | undefin
         scopes: parseScope(singleParam(body, 'scope')),
         resource
       }
+    case 'client_credentials':
+      return { grantType, client, scopes: parseScope(singleParam(body, 'scope')), resource }
+    case JWT_BEARER_GRANT:
+      return { grantType, client, assertion: required(body, 'assertion'), scopes: parseScope(singleParam(body, 'scope')), resource }
     default:
-      throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported; use authorization_code or refresh_token`)
+      throw new OAuthError('unsupported_grant_type', `grant_type ${grantType} is not supported; use authorization_code, refresh_token, client_credentials or ${JWT_BEARER_GRANT}`)
   }
 }

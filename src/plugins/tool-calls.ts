@@ -147,7 +147,7 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
       }
     }
     const auth = request.auth as NonNullable<FastifyRequest['auth']>
-    const caller: Caller = { email: auth.email, scopes: auth.scope.split(' ') }
+    const caller: Caller = { email: auth.email, clientId: auth.client_id, scopes: auth.scope.split(' ') }
     const policy = route.toolPolicy
     const tools = messages.filter(m => m.method === 'tools/call' || m.method === 'tools/list')
     if (tools.length === 0) {

@@ -1,9 +1,11 @@
 /** A caller as far as tool policy is concerned. */
-export interface Caller { email?: string, scopes: readonly string[] }
+export interface Caller { email?: string, clientId?: string, scopes: readonly string[] }
 
 export interface ToolGrant {
   emails: string[]
   domains: string[]
+  /** Client ids: machine callers (client credentials) have no email. */
+  clients: string[]
   allow: string[]
 }
 
@@ -12,7 +14,7 @@ export interface ToolPolicyConfig {
   allow?: string[]
   /** Never, for anyone; wins over every allow. */
   deny: string[]
-  /** More tools for named people or whole domains. */
+  /** More tools for named people, whole domains or named clients. */
   grants: ToolGrant[]
   /** Scopes a token must carry for a tool, beyond the route's. */
   requiredScopes: Record<string, string[]>
@@ -31,18 +33,18 @@ export function globToRegExp (glob: string): RegExp {
 
 /**
  * The per-route tool rules, compiled once. Deny wins; then the route-wide allow list or a grant
- * for the caller's email or email domain; then the tool's required scopes.
+ * for the caller's email, email domain or client; then the tool's required scopes.
  */
 export class ToolPolicy {
   private readonly allow: RegExp[] | null
   private readonly deny: RegExp[]
-  private readonly grants: Array<{ emails: Set<string>, domains: Set<string>, allow: RegExp[] }>
+  private readonly grants: Array<{ emails: Set<string>, domains: Set<string>, clients: Set<string>, allow: RegExp[] }>
   private readonly requiredScopes: Map<string, string[]>
 
   constructor (config: ToolPolicyConfig) {
     this.allow = config.allow === undefined ? null : config.allow.map(globToRegExp)
     this.deny = config.deny.map(globToRegExp)
-    this.grants = config.grants.map(g => ({ emails: new Set(g.emails), domains: new Set(g.domains), allow: g.allow.map(globToRegExp) }))
+    this.grants = config.grants.map(g => ({ emails: new Set(g.emails), domains: new Set(g.domains), clients: new Set(g.clients), allow: g.allow.map(globToRegExp) }))
     this.requiredScopes = new Map(Object.entries(config.requiredScopes))
   }
 
@@ -56,9 +58,11 @@ export class ToolPolicy {
     if (this.deny.some(r => r.test(tool))) return false
     if (this.allow === null || this.allow.some(r => r.test(tool))) return true
     const email = caller.email?.toLowerCase()
-    if (email === undefined) return false
-    const domain = email.slice(email.lastIndexOf('@') + 1)
-    return this.grants.some(g => (g.emails.has(email) || g.domains.has(domain)) && g.allow.some(r => r.test(tool)))
+    const domain = email?.slice(email.lastIndexOf('@') + 1)
+    const named = (g: { emails: Set<string>, domains: Set<string>, clients: Set<string> }): boolean =>
+      (email !== undefined && (g.emails.has(email) || g.domains.has(domain as string))) ||
+      (caller.clientId !== undefined && g.clients.has(caller.clientId))
+    return this.grants.some(g => named(g) && g.allow.some(r => r.test(tool)))
   }
 
   decide (tool: string, caller: Caller): ToolDecision {

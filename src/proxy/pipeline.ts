@@ -28,10 +28,13 @@ export interface PipelineShared {
 }
 
 function credentialsFor (fastify: FastifyInstance, route: RouteConfig, upstreamError: (kind: 'provider') => void): UpstreamCredentials {
-  if (route.upstreamAuth === 'identity') return identityToken(route.targetUrl, fastify.tokens.identityToken)
-  if (route.upstreamAuth === 'provider_token') return providerToken(route, fastify.providerTokens, () => upstreamError('provider'))
-  if (route.upstreamAuth === 'header' && route.upstreamHeader !== undefined) return staticHeader(route.upstreamHeader)
-  return noCredentials
+  const upstream = route.upstream
+  switch (upstream.auth) {
+    case 'identity': return identityToken(route.targetUrl, fastify.tokens.identityToken)
+    case 'provider_token': return providerToken(route, upstream.headerName, fastify.providerTokens, () => upstreamError('provider'))
+    case 'header': return staticHeader({ name: upstream.headerName, value: upstream.value })
+    case 'none': return noCredentials
+  }
 }
 
 /**

@@ -1,6 +1,9 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { grantableScopes } from '../config/config-file.js'
+import { gatewayScopes } from '../config/config-file.js'
+import { ASSERTION_ALGORITHMS } from '../oauth/client-assertion.js'
+import { OFFLINE_ACCESS } from '../oauth/scopes.js'
+import { JWT_BEARER_GRANT } from '../oauth/token-request.js'
 
 const StringList = Type.Array(Type.String())
 
@@ -19,12 +22,16 @@ export const AuthorizationServerMetadataSchema = Type.Object({
   token_endpoint_auth_methods_supported: StringList,
   revocation_endpoint_auth_methods_supported: StringList,
   introspection_endpoint_auth_methods_supported: StringList,
+  token_endpoint_auth_signing_alg_values_supported: StringList,
+  authorization_grant_profiles_supported: StringList,
   code_challenge_methods_supported: StringList,
   client_id_metadata_document_supported: Type.Boolean(),
   authorization_response_iss_parameter_supported: Type.Boolean()
 })
 
-export const CLIENT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post']
+export const CLIENT_AUTH_METHODS = ['none', 'client_secret_basic', 'client_secret_post', 'private_key_jwt']
+/** draft-ietf-oauth-identity-assertion-authz-grant: ID-JAGs accepted by the jwt-bearer grant. */
+export const ID_JAG_PROFILE = 'urn:ietf:params:oauth:grant-profile:id-jag'
 
 /**
  * RFC 8414 metadata, served at both well-known names (MCP clients of every revision probe one
@@ -42,11 +49,14 @@ export default async function authorizationServerMetadataRoutes (fastify: Fastif
     revocation_endpoint: `${base}/oauth/revoke`,
     introspection_endpoint: `${base}/oauth/introspect`,
     jwks_uri: `${base}/.well-known/jwks.json`,
-    scopes_supported: [...new Set(routes.flatMap(grantableScopes))],
+    scopes_supported: [...gatewayScopes(routes), OFFLINE_ACCESS],
     response_types_supported: ['code'],
     response_modes_supported: ['query'],
-    grant_types_supported: ['authorization_code', 'refresh_token'],
+    grant_types_supported: ['authorization_code', 'refresh_token', 'client_credentials', JWT_BEARER_GRANT],
     token_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
+    // private_key_jwt assertions (RFC 7523): asymmetric algorithms only.
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGORITHMS,
+    authorization_grant_profiles_supported: [ID_JAG_PROFILE],
     revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS,
     // Introspection reveals who a token belongs to: confidential clients only.
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

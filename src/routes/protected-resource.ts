@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
-import { grantableScopes } from '../config/config-file.js'
+import { gatewayScopes, grantableScopes } from '../config/config-file.js'
 
 export const ProtectedResourceMetadataSchema = Type.Object({
   resource: Type.String(),
@@ -32,7 +32,7 @@ export default async function protectedResourceRoutes (fastify: FastifyInstance)
   })
   const schema = { response: { 200: ProtectedResourceMetadataSchema } }
 
-  const allScopes = [...new Set(routes.flatMap(grantableScopes))]
+  const allScopes = gatewayScopes(routes)
   const root = document(env.BASE_URL, allScopes)
   fastify.get(PRM_PATH, { schema }, async (_request, reply) => await reply.headers(cache).send(root))
 

@@ -200,6 +200,11 @@ export const KEY_KINDS = {
   code: kind('code', { class: 'short-lived', durable: true, schema: CodeGrantSchema, ttl: CODE_TTL_SECONDS }),
   /** `code-used:<sha256(code)>`: what a redeemed code issued, to revoke it on a replay. */
   'code-used': kind('code-used', { class: 'short-lived', durable: true, schema: CodeUseSchema, ttl: CODE_USE_TTL_SECONDS }),
+  /**
+   * `jti:<sha256(issuer, jti)>`: a client assertion or ID-JAG already used, until it expires
+   * (written only after its signature verified; a failover that lost it would allow a replay).
+   */
+  jti: kind('jti', { class: 'short-lived', durable: true, encoding: 'text', schema: Text, ttl: 'the assertion\'s exp + 60 s' }),
   /** `upstream-refresh:<sub>`: the lock one replica holds while refreshing a provider token (its instance id). */
   'upstream-refresh': kind('upstream-refresh', { class: 'short-lived', encoding: 'text', schema: Text, ttl: 15 }),
   /** `authz:<transaction id>`: a consent page's transaction. */

@@ -70,3 +70,28 @@ t.test('authenticateClient', async t => {
   t.throws(() => authenticateClient({ method: 'client_secret_post', clientId: 'c', clientSecret: secret },
     { token_endpoint_auth_method: 'client_secret_post' }), { code: 'invalid_client' }, 'a confidential client with no stored hash never authenticates')
 })
+
+t.test('private_key_jwt: the assertion names the client; it cannot be mixed with a secret or claimed by a secret', async t => {
+  const TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+  // Only parsed here (its signature is checked by verifyClientAssertion): header.payload.signature.
+  const jwt = (payload: object): string => ['{"alg":"ES256"}', JSON.stringify(payload)].map(p => Buffer.from(p).toString('base64url')).join('.') + '.sig'
+  const assertion = jwt({ iss: 'bot', sub: 'bot' })
+  t.same(parseClientAuthentication(undefined, { client_assertion_type: TYPE, client_assertion: assertion }), { method: 'private_key_jwt', clientId: 'bot', assertion })
+  t.same(parseClientAuthentication(undefined, { client_id: 'bot', client_assertion_type: TYPE, client_assertion: assertion }).clientId, 'bot')
+  const cases: Array<[string | undefined, Record<string, string>, string, RegExp]> = [
+    [undefined, { client_id: 'other', client_assertion_type: TYPE, client_assertion: assertion }, 'invalid_client', /differs from the client assertion/],
+    [undefined, { client_assertion_type: 'urn:other', client_assertion: assertion }, 'invalid_client', /client_assertion_type must be/],
+    [undefined, { client_assertion_type: TYPE }, 'invalid_client', /client_assertion is required/],
+    [undefined, { client_assertion_type: TYPE, client_assertion: 'nope' }, 'invalid_client', /not a JWT/],
+    [undefined, { client_assertion_type: TYPE, client_assertion: jwt({ iss: 'bot' }) }, 'invalid_client', /name the client in sub/],
+    [basic('bot', 's'), { client_assertion_type: TYPE, client_assertion: assertion }, 'invalid_request', /not both/],
+    [undefined, { client_secret: 's', client_id: 'bot', client_assertion_type: TYPE, client_assertion: assertion }, 'invalid_request', /not both/]
+  ]
+  for (const [header, body, code, message] of cases) t.throws(() => parseClientAuthentication(header, body), { code, message }, JSON.stringify(body).slice(0, 80))
+
+  const keyClient = { token_endpoint_auth_method: 'private_key_jwt' as const }
+  t.throws(() => authenticateClient({ method: 'client_secret_post', clientId: 'bot', clientSecret: 's' }, keyClient), { code: 'invalid_client' }, 'a key client cannot use a secret')
+  t.throws(() => authenticateClient({ method: 'private_key_jwt', clientId: 'bot', assertion }, { token_endpoint_auth_method: 'client_secret_basic', client_secret_hash: hashSecret('s') }), { code: 'invalid_client' }, 'a secret client cannot use an assertion')
+  t.throws(() => authenticateClient({ method: 'private_key_jwt', clientId: 'bot', assertion }, { token_endpoint_auth_method: 'none' }), { code: 'invalid_client' }, 'nor a public one')
+  t.doesNotThrow(() => authenticateClient({ method: 'private_key_jwt', clientId: 'bot', assertion }, keyClient), 'the method matches; the signature is checked next')
+})

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { formatScope, narrowScopes, parseScope, scopeDifference, validateScopes } from '../../src/oauth/scopes.js'
+import { formatScope, knownScopes, narrowScopes, parseScope, scopeDifference } from '../../src/oauth/scopes.js'
 
 t.test('parseScope', async t => {
   t.same(parseScope('mcp:tools  mcp:resources mcp:tools'), ['mcp:tools', 'mcp:resources'], 'split, deduplicated')
@@ -14,11 +14,11 @@ t.test('parseScope', async t => {
   t.equal(formatScope(parseScope('a b c')), 'a b c', 'round trip')
 })
 
-t.test('validateScopes', async t => {
+t.test('knownScopes leaves out what the gateway does not know instead of failing', async t => {
   const supported = ['mcp:tools', 'mcp:resources']
-  t.same(validateScopes(['mcp:tools'], supported), ['mcp:tools'])
-  t.throws(() => validateScopes(['mcp:tools', 'admin'], supported),
-    { code: 'invalid_scope', statusCode: 400, message: 'unsupported scope: admin' })
+  t.same(knownScopes(['mcp:tools'], supported), ['mcp:tools'])
+  t.same(knownScopes(['openid', 'mcp:tools', 'email', 'offline_access', 'profile', 'admin'], supported), ['mcp:tools'])
+  t.same(knownScopes(['openid'], supported), [], 'nothing known: the caller falls back to its default')
 })
 
 t.test('narrowScopes may narrow, never widen', async t => {

@@ -50,10 +50,12 @@ t.test('refresh_token', async t => {
 
 t.test('grant type and client errors', async t => {
   t.throws(() => parseTokenRequest({ client_id: 'c' }, undefined), { code: 'invalid_request', message: 'grant_type is required' })
-  t.throws(() => parseTokenRequest({ grant_type: 'client_credentials', client_id: 'c' }, undefined),
-    { code: 'unsupported_grant_type', statusCode: 400, message: /client_credentials is not supported/ })
   t.throws(() => parseTokenRequest({ grant_type: 'password', client_id: 'c', username: 'u', password: 'p' }, undefined),
-    { code: 'unsupported_grant_type' })
+    { code: 'unsupported_grant_type', statusCode: 400, message: /password is not supported/ })
+  t.match(parseTokenRequest({ grant_type: 'client_credentials', client_id: 'c', client_secret: 's', scope: 'mcp openid', resource: 'https://gw/calc/mcp' }, undefined),
+    { grantType: 'client_credentials', scopes: ['mcp', 'openid'], resource: 'https://gw/calc/mcp' })
+  t.throws(() => parseTokenRequest({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', client_id: 'c', client_secret: 's' }, undefined),
+    { code: 'invalid_request', message: 'assertion is required' })
   t.throws(() => parseTokenRequest({ grant_type: ['authorization_code', 'refresh_token'], client_id: 'c' }, undefined),
     { code: 'invalid_request', message: 'grant_type must not be repeated' })
   t.throws(() => parseTokenRequest({ ...codeBody, client_id: undefined }, undefined),

@@ -9,9 +9,8 @@ import type { UpstreamCredentials } from './upstream-credentials.js'
  * refreshed server-side) before forwarding, sent as Authorization or as the route's named header.
  * A dead grant sends the client to authorize again; a provider that cannot be reached is a 502.
  */
-export function providerToken (route: RouteConfig, tokens: ProviderTokens, onUnavailable: () => void): UpstreamCredentials {
+export function providerToken (route: RouteConfig, name: string, tokens: ProviderTokens, onUnavailable: () => void): UpstreamCredentials {
   const held = new WeakMap<FastifyRequest, string>()
-  const name = route.upstreamHeader?.name ?? 'authorization'
   return {
     async prepare (request, reply) {
       try {
