@@ -217,7 +217,7 @@ t.test('a disallowed Origin gets 403; an allowed one and none pass', async t => 
   const token = mintToken(gateway, '/calc/mcp')
   const bad = await post(`${base}/calc/mcp`, token, INIT, { origin: 'https://evil.example' })
   t.equal(bad.status, 403)
-  t.match((await bad.json()).error_description, /evil\.example/)
+  t.match(await bad.json(), { error: 'origin_not_allowed', error_description: /evil\.example/, route: '/calc/mcp' }, 'an Origin refusal of its own, not OAuth access_denied')
   const good = await post(`${base}/calc/mcp`, token, INIT, { origin: 'https://app.example.com' })
   t.equal(good.status, 200)
   t.equal(good.headers.get('access-control-allow-origin'), 'https://app.example.com')
