@@ -7,7 +7,7 @@ import { decodeStrictBody } from '../mcp/strict-body.js'
 import { SseMessages } from '../mcp/sse-messages.js'
 import { insufficientScope } from '../oauth/challenge.js'
 import type { Caller } from '../policy/tool-policy.js'
-import { logFields } from '../request-log.js'
+import { logFields, unredacted } from '../request-log.js'
 
 interface ToolCallState {
   calls: McpCall[]
@@ -86,8 +86,13 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     const auth = request.auth
     const tool = call.name ?? ''
     const record: Record<string, unknown> = { route: route.pattern, tool, outcome, ms: Math.round(ms * 10) / 10, sub: auth?.sub, email: auth?.email, client: auth?.client_id }
-    if (route.auditArguments) record.arguments = call.arguments
-    request.log.info({ ...logFields(request), audit: record }, 'tools/call')
+    if (route.auditArguments) {
+      // A tool's arguments may hold anything, credentials included: they keep the redact pass.
+      record.arguments = call.arguments
+      request.log.info({ ...logFields(request), audit: record }, 'tools/call')
+    } else {
+      unredacted(request).info({ ...logFields(request), audit: record }, 'tools/call')
+    }
     const label = toolLabel(route.pattern, tool)
     calls.inc({ route: route.pattern, tool: label, outcome })
     duration.observe({ route: route.pattern, tool: label }, ms / 1000)
