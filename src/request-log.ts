@@ -2,6 +2,26 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify'
 
+/** One tools/call's audit record (plugins/tool-calls.ts). */
+export interface AuditRecord {
+  route: string
+  tool: string
+  outcome: string
+  ms: number
+  sub?: string
+  email?: string
+  client?: string
+  /** Only on routes with audit_arguments: anything the client sent, so it keeps the redact pass. */
+  arguments?: unknown
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The audit record of the request's (first) tools/call, which its one log line carries. */
+    audit: AuditRecord | null
+  }
+}
+
 /** What a load balancer's or tracer's id looks like; anything else could forge or flood log lines. */
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -51,14 +71,14 @@ export class OneLineRequestLog extends LogController {
   requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const url = request.url
     const query = url.indexOf('?')
-    const path = query === -1 ? url : url.slice(0, query)
-    const ms = Math.round(reply.elapsedTime * 10) / 10
+    const line: Record<string, unknown> = { ...logFields(request), method: request.method, path: query === -1 ? url : url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }
+    const audit = request.audit
+    if (audit !== null) line.audit = audit
     if (error != null) {
-      reply.log.error({ ...logFields(request), method: request.method, path, status: reply.statusCode, ms, err: error }, 'request errored')
-    } else if (request.log === request.server.log) {
-      unredacted(request).info({ reqId: request.id, method: request.method, path, status: reply.statusCode, ms }, 'request')
+      line.err = error
+      reply.log.error(line, 'request errored')
     } else {
-      reply.log.info({ method: request.method, path, status: reply.statusCode, ms }, 'request')
+      (audit?.arguments === undefined ? unredacted(request) : reply.log).info(line, 'request')
     }
   }
 }
