@@ -71,14 +71,14 @@ export class OneLineRequestLog extends LogController {
   requestCompleted (error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
     const url = request.url
     const query = url.indexOf('?')
-    const line: Record<string, unknown> = { ...logFields(request), method: request.method, path: query === -1 ? url : url.slice(0, query), status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 }
-    const audit = request.audit
-    if (audit !== null) line.audit = audit
-    if (error != null) {
-      line.err = error
-      reply.log.error(line, 'request errored')
-    } else {
-      (audit?.arguments === undefined ? unredacted(request) : reply.log).info(line, 'request')
-    }
+    const path = query === -1 ? url : url.slice(0, query)
+    const ms = Math.round(reply.elapsedTime * 10) / 10
+    // pino leaves out undefined fields: one object shape per kind of line, no spread.
+    const audit = request.audit ?? undefined
+    const line = request.log === request.server.log
+      ? { reqId: request.id, method: request.method, path, status: reply.statusCode, ms, audit }
+      : { method: request.method, path, status: reply.statusCode, ms, audit }
+    if (error != null) reply.log.error({ ...line, err: error }, 'request errored')
+    else (audit?.arguments === undefined ? unredacted(request) : reply.log).info(line, 'request')
   }
 }
