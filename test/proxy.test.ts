@@ -5,6 +5,7 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import { createPublicKey } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { connect } from 'node:net'
+import { createServer } from 'node:http'
 import { once } from 'node:events'
 import { buildGateway, freePort, mintToken, sleep } from './helper.js'
 import { startMcpUpstream, type McpUpstream } from './fixtures/mcp-upstream.js'
@@ -276,4 +277,20 @@ t.test('closing does not wait for a connection a client opened and never used', 
   await closed
   // Node counts such a connection as busy; the client would keep it for the Keep-Alive timeout (72 s).
   t.ok(performance.now() - started < 5000, 'closed at once, not after the client\'s keep-alive timeout')
+})
+
+t.test('an upstream that refuses the gateway\'s credentials is a 502, and its challenge stays behind', async t => {
+  const refusing = createServer((req, res) => {
+    req.resume()
+    res.writeHead(401, { 'www-authenticate': 'Bearer realm="elsewhere"', 'content-type': 'application/json' }).end('{"error":"unauthorized"}')
+  })
+  await new Promise<void>(resolve => refusing.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { refusing.close() })
+  const { port } = refusing.address() as { port: number }
+  const app = await buildGateway(t, { config: { proxies: [{ pattern: '/locked/mcp', target_url: `http://127.0.0.1:${port}/mcp` }] } })
+  const res = await app.inject({ method: 'POST', url: '/locked/mcp', headers: { authorization: `Bearer ${mintToken(app, '/locked/mcp')}`, 'content-type': 'application/json' }, payload: INIT })
+  t.equal(res.statusCode, 502, 'not the upstream\'s 401: the client logged in to the gateway, not there')
+  t.same(res.json(), { error: 'bad_gateway', error_description: 'The upstream of /locked/mcp refused the gateway\'s credentials', route: '/locked/mcp' })
+  t.notOk('www-authenticate' in res.headers, 'the upstream\'s challenge is not passed on')
+  t.match((await app.inject('/metrics')).body, /mcpgw_upstream_errors_total\{route="\/locked\/mcp",kind="upstream_401"\} 1/)
 })
