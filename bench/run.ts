@@ -103,16 +103,25 @@ function has (command: string): boolean {
   }
 }
 
-/** wrk and nginx come from Debian's packages; installed once, left in place. */
-function ensureTools (): void {
-  const missing = [['wrk', 'wrk'], ['nginx', 'nginx-light']].filter(([bin]) => !has(bin) && !existsSync(`/usr/sbin/${bin}`)).map(([, pkg]) => pkg)
-  if (missing.length === 0) return
-  console.log(`installing ${missing.join(', ')} from Debian's packages…`)
-  try {
-    execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-  } catch {
-    fail(`could not install ${missing.join(', ')}: run \`apt-get install -y ${missing.join(' ')}\` as root`)
+const installed = (bin: string): boolean => has(bin) || existsSync(`/usr/sbin/${bin}`)
+
+/**
+ * wrk and nginx come from Debian's packages; installed once, left in place. wrk is required;
+ * without nginx (no root, no network) the bench runs without that target and says so.
+ * Returns whether nginx is there.
+ */
+function ensureTools (): boolean {
+  const missing = [['wrk', 'wrk'], ['nginx', 'nginx-light']].filter(([bin]) => !installed(bin)).map(([, pkg]) => pkg)
+  if (missing.length > 0) {
+    console.log(`installing ${missing.join(', ')} from Debian's packages…`)
+    try {
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
+    } catch {
+      if (!installed('wrk')) fail(`could not install ${missing.join(', ')}: run \`apt-get install -y ${missing.join(' ')}\` as root`)
+      console.log('nginx could not be installed: the nginx target and the figures against it are skipped')
+    }
   }
+  return installed('nginx')
 }
 
 async function freePort (): Promise<number> {
@@ -368,7 +377,7 @@ function compile (): string {
 // --- main -----------------------------------------------------------------------------------
 
 async function main (): Promise<void> {
-  ensureTools()
+  const withNginx = ensureTools()
   if (pinning) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' })
   const [upstreamPort, nginxPort, gatewayPort, redisPort, ceilingPort, tracedPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()]
   const build = compile()
@@ -401,7 +410,7 @@ http {
 `)
   const ceiling = start(onCore(1, [process.execPath, join(build, 'node-ceiling.js'), String(ceilingPort), `http://${HOST}:${upstreamPort}`, '/mcp']))
   await new Promise<void>(resolve => ceiling.stdout?.once('data', () => resolve()))
-  const nginx = start(onCore(1, ['nginx', '-p', work, '-e', join(work, 'nginx-error.log'), '-c', join(work, 'nginx.conf')]))
+  const nginx = withNginx ? start(onCore(1, ['nginx', '-p', work, '-e', join(work, 'nginx-error.log'), '-c', join(work, 'nginx.conf')])) : null
 
   const logFile = join(work, 'gateway.log')
   const logFd = openSync(logFile, 'w')
@@ -431,7 +440,7 @@ http {
   })
   const tracedHello = await new Promise<{ tokens: Record<string, string> }>(resolve => traced.once('message', m => resolve(m as never)))
   closeSync(logFd)
-  await waitForPort(nginxPort, 'nginx')
+  if (nginx !== null) await waitForPort(nginxPort, 'nginx')
 
   const mcpHeaders = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': '2025-06-18' }
   // Every MCP call after initialize carries the session id; through the gateway that id is the
@@ -450,7 +459,7 @@ http {
   }
   const targets: Target[] = [
     await target('direct', upstreamPort, '/mcp', {}, () => [])(),
-    await target('nginx', nginxPort, '/mcp', {}, () => family(nginx.pid as number))(),
+    ...(nginx !== null ? [await target('nginx', nginxPort, '/mcp', {}, () => family(nginx.pid as number))()] : []),
     await target('ceiling', ceilingPort, '/mcp', {}, () => [ceiling.pid as number])(),
     await target('gateway', gatewayPort, '/bench/mcp', auth, () => [gateway.pid as number])(),
     await target('policy', gatewayPort, '/policy/mcp', { authorization: `Bearer ${hello.tokens['/policy/mcp']}` }, () => [gateway.pid as number])(),
@@ -535,10 +544,12 @@ function report (f: Findings): void {
   const med = (samples: Sample[], key: keyof Sample): number => median(samples.map(s => s[key]))
   /** Ratios are taken within each round, then the median over rounds. */
   const ratio = (a: TargetName, b: TargetName, key: keyof Sample, set = f.load): number => median(set[a].map((s, i) => s[key] / set[b][i][key]))
-  const fmt = (n: number, digits = 0): string => n.toFixed(digits)
+  // A figure against a target that did not run (nginx not installed) is NaN: shown as a dash.
+  const fmt = (n: number, digits = 0): string => Number.isFinite(n) ? n.toFixed(digits) : '—'
   const signed = (n: number, digits = 0): string => `${n >= 0 ? '+' : ''}${fmt(n, digits)}`
 
-  const rows = TARGETS.map(name => {
+  const withNginx = f.load.nginx.length > 0
+  const rows = TARGETS.filter(name => f.load[name].length > 0).map(name => {
     const l = f.load[name]
     const c10 = f.light[name]
     const p10 = f.paced[name]
@@ -565,7 +576,7 @@ function report (f: Findings): void {
     `| gateway throughput ≥ 0.85× the Node ceiling (c${CONNECTIONS}) | ${fmt(vsCeiling, 2)}× | ${verdict(vsCeiling >= 0.85)} |`,
     `| gateway CPU per request ≤ 1.2× the Node ceiling's | ${fmt(cpuVsCeiling, 2)}× | ${verdict(cpuVsCeiling <= 1.2)} |`,
     `| policy route throughput ≥ 0.75× the Node ceiling (c${CONNECTIONS}) | ${fmt(policyVsCeiling, 2)}× | ${verdict(policyVsCeiling >= 0.75)} |`,
-    `| unloaded added p50 over nginx ≤ 0.1 ms (c${LATENCY_CONNECTIONS} paced, ${THINK_MS} ms think time) | ${signed(addedOverNginx, 2)} ms (over direct ${signed(addedP50, 2)} ms; saturated c${LATENCY_CONNECTIONS} over direct ${signed(addedP50Saturated, 2)} ms) | ${verdict(addedOverNginx <= 0.1)} |`,
+    `| unloaded added p50 over nginx ≤ 0.1 ms (c${LATENCY_CONNECTIONS} paced, ${THINK_MS} ms think time) | ${signed(addedOverNginx, 2)} ms (over direct ${signed(addedP50, 2)} ms; saturated c${LATENCY_CONNECTIONS} over direct ${signed(addedP50Saturated, 2)} ms) | ${withNginx ? verdict(addedOverNginx <= 0.1) : 'SKIPPED (nginx not installed)'} |`,
     `| SSE headers ≤ 1 ms after direct | ${signed(headersGateway - headersDirect, 2)} ms | ${verdict(headersGateway - headersDirect <= 1)} |`,
     `| SSE first event ≤ 1 ms after direct | ${signed(firstGateway - firstDirect, 2)} ms | ${verdict(firstGateway - firstDirect <= 1)} |`,
     `| SSE events forwarded one by one (inter-event gap as direct's) | ${fmt(gapGateway, 2)} ms vs ${fmt(gapDirect, 2)} ms | ${verdict(Math.abs(gapGateway - gapDirect) <= 1)} |`,
@@ -577,7 +588,7 @@ function report (f: Findings): void {
   const body = [
     '# Bench results',
     '',
-    `${new Date().toISOString()} · ${cpus().length} CPUs (${cpuName}) · Node ${process.version} · ${version('nginx', '-v')} · ${version('wrk', '-v')}`,
+    `${new Date().toISOString()} · ${cpus().length} CPUs (${cpuName}) · Node ${process.version} · ${withNginx ? version('nginx', '-v') : 'no nginx'} · ${version('wrk', '-v')}`,
     `${ROUNDS} interleaved rounds × ${TARGETS.length} targets: ${LOAD_SECONDS} s at ${CONNECTIONS} connections, then ${LATENCY_SECONDS} s at ${LATENCY_CONNECTIONS} as fast as they go, then ${PACED_SECONDS} s at ${LATENCY_CONNECTIONS} paced (${THINK_MS} ms think time per connection); medians over rounds.`,
     pinning ? 'wrk (1 thread) on core 0; proxy and upstream on core 1 (taskset).' : 'Not pinned (taskset missing or one core): expect more noise.',
     'Gateway (and policy): ES256 bearer verified with audience check, Mcp-Session-Id binding checked (HMAC, verified values remembered), metrics on, one info log line per request to a file, Redis store.',

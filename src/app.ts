@@ -33,10 +33,15 @@ export interface AppOptions extends GatewayConfigSource {
   clock?: Clock
 }
 
-/** Paths pino must never print: credentials in headers and in parsed bodies. */
+const SECRET_FIELDS = ['access_token', 'refresh_token', 'id_token', 'code_verifier', 'client_secret', 'token']
+
+/**
+ * Paths pino must never print: credentials in headers and in parsed bodies, and in the tool
+ * arguments an audit_arguments route logs (pino's `*` matches one level only).
+ */
 export const REDACT = [
   'req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]',
-  '*.access_token', '*.refresh_token', '*.id_token', '*.code_verifier', '*.client_secret', '*.token',
+  ...SECRET_FIELDS.flatMap(field => [`*.${field}`, `audit.arguments.${field}`]),
   'body.code', 'query.code'
 ]
 

@@ -29,3 +29,30 @@ t.test('one log line per request, with a request id, and no token or query strin
   t.match(requests[1], { method: 'POST', path: '/calc/mcp', status: 502 })
   t.match(requests[1].reqId, /^[0-9a-f-]{36}$/, 'a generated request id')
 })
+
+t.test('a tools/call leaves one line that carries its audit record; argument values keep the redaction', async t => {
+  const lines: string[] = []
+  const app = await buildApp({
+    env: { BASE_URL: 'http://gateway.test', KEYS_FILE: '' },
+    configFile: {
+      proxies: [
+        { pattern: '/calc/mcp', target_url: 'http://127.0.0.1:9/mcp' },
+        { pattern: '/audit/mcp', target_url: 'http://127.0.0.1:9/mcp', audit_arguments: true }
+      ]
+    },
+    logStream: { write: line => { lines.push(line) } }
+  })
+  t.teardown(async () => await app.close())
+  await app.ready()
+  const call = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'add', arguments: { a: 1, token: 'sekrit-argument' } } })
+  for (const pattern of ['/calc/mcp', '/audit/mcp']) {
+    lines.length = 0
+    const res = await app.inject({ method: 'POST', url: pattern, headers: { authorization: `Bearer ${mintToken(app, pattern, { sub: 'ana' })}`, 'content-type': 'application/json' }, payload: call })
+    t.equal(res.statusCode, 502, `${pattern}: the dead upstream answers 502`)
+    t.equal(lines.length, 1, `${pattern}: one line for the request and its call`)
+    const line = JSON.parse(lines[0])
+    t.match(line, { msg: 'request', path: pattern, status: 502, audit: { route: pattern, tool: 'add', outcome: 'http_502', sub: 'ana' } })
+    t.notMatch(lines[0], 'sekrit-argument', `${pattern}: an argument named token is never written`)
+  }
+  t.same(JSON.parse(lines[0]).audit.arguments, { a: 1, token: '[redacted]' }, 'the audited route logs the arguments, redacted')
+})

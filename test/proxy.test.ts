@@ -4,6 +4,9 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createSigner, createVerifier } from 'fast-jwt'
 import { createPublicKey } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
+import { connect } from 'node:net'
+import { createServer } from 'node:http'
+import { once } from 'node:events'
 import { buildGateway, freePort, mintToken, sleep } from './helper.js'
 import { startMcpUpstream, type McpUpstream } from './fixtures/mcp-upstream.js'
 
@@ -199,7 +202,7 @@ t.test('DELETE ends the session upstream; the session id is bound to its user', 
   const mallory = mintToken(gateway, '/calc/mcp', { sub: 'mallory' })
   const hijack = await post(`${base}/calc/mcp`, mallory, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-session-id': session })
   t.equal(hijack.status, 403)
-  t.equal((await hijack.json()).error, 'access_denied')
+  t.equal((await hijack.json()).error, 'session_not_bound', 'a session refusal of its own, not OAuth access_denied')
   const raw = session.split('.')[0]
   const bare = await post(`${base}/calc/mcp`, mallory, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { 'mcp-session-id': raw })
   t.equal(bare.status, 403, 'the bare upstream id is refused too')
@@ -217,7 +220,7 @@ t.test('a disallowed Origin gets 403; an allowed one and none pass', async t => 
   const token = mintToken(gateway, '/calc/mcp')
   const bad = await post(`${base}/calc/mcp`, token, INIT, { origin: 'https://evil.example' })
   t.equal(bad.status, 403)
-  t.match((await bad.json()).error_description, /evil\.example/)
+  t.match(await bad.json(), { error: 'origin_not_allowed', error_description: /evil\.example/, route: '/calc/mcp' }, 'an Origin refusal of its own, not OAuth access_denied')
   const good = await post(`${base}/calc/mcp`, token, INIT, { origin: 'https://app.example.com' })
   t.equal(good.status, 200)
   t.equal(good.headers.get('access-control-allow-origin'), 'https://app.example.com')
@@ -262,4 +265,32 @@ t.test('a client that goes away aborts the upstream request', async t => {
   await reader.cancel()
   for (let i = 0; i < 40 && upstream.aborted === abortedBefore; i++) await sleep(50)
   t.equal(upstream.aborted, abortedBefore + 1, 'the upstream saw its request end early')
+})
+
+t.test('closing does not wait for a connection a client opened and never used', async t => {
+  const port = Number(new URL(base).port)
+  const spare = connect(port, '127.0.0.1')
+  await once(spare, 'connect')
+  const closed = once(spare, 'close')
+  const started = performance.now()
+  await gateway.close()
+  await closed
+  // Node counts such a connection as busy; the client would keep it for the Keep-Alive timeout (72 s).
+  t.ok(performance.now() - started < 5000, 'closed at once, not after the client\'s keep-alive timeout')
+})
+
+t.test('an upstream that refuses the gateway\'s credentials is a 502, and its challenge stays behind', async t => {
+  const refusing = createServer((req, res) => {
+    req.resume()
+    res.writeHead(401, { 'www-authenticate': 'Bearer realm="elsewhere"', 'content-type': 'application/json' }).end('{"error":"unauthorized"}')
+  })
+  await new Promise<void>(resolve => refusing.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => { refusing.close() })
+  const { port } = refusing.address() as { port: number }
+  const app = await buildGateway(t, { config: { proxies: [{ pattern: '/locked/mcp', target_url: `http://127.0.0.1:${port}/mcp` }] } })
+  const res = await app.inject({ method: 'POST', url: '/locked/mcp', headers: { authorization: `Bearer ${mintToken(app, '/locked/mcp')}`, 'content-type': 'application/json' }, payload: INIT })
+  t.equal(res.statusCode, 502, 'not the upstream\'s 401: the client logged in to the gateway, not there')
+  t.same(res.json(), { error: 'bad_gateway', error_description: 'The upstream of /locked/mcp refused the gateway\'s credentials', route: '/locked/mcp' })
+  t.notOk('www-authenticate' in res.headers, 'the upstream\'s challenge is not passed on')
+  t.match((await app.inject('/metrics')).body, /mcpgw_upstream_errors_total\{route="\/locked\/mcp",kind="upstream_401"\} 1/)
 })

@@ -1,4 +1,6 @@
 import { hkdfSync } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import type { Socket } from 'node:net'
 import fp from 'fastify-plugin'
 import { Agent } from 'undici'
 import type { FastifyInstance, FastifyReply } from 'fastify'
@@ -25,10 +27,20 @@ async function proxyPlugin (fastify: FastifyInstance): Promise<void> {
 
   fastify.decorateRequest('upstreamSessionId', null)
 
+  // Connections a client opened ahead and has not used yet: Node counts them as busy, so
+  // closing would wait for the client's keep-alive timeout (it honours the gateway's, 72 s).
+  const unused = new Set<Socket>()
+  fastify.server.on('connection', (socket: Socket) => {
+    unused.add(socket)
+    socket.once('close', () => unused.delete(socket))
+  })
+  fastify.server.on('request', (req: IncomingMessage) => unused.delete(req.socket))
+
   // In-flight JSON requests finish on close; open SSE streams are ended cleanly so clients
   // reconnect (to another replica) instead of waiting on a socket that will never speak.
   fastify.addHook('preClose', async () => {
     for (const reply of streams) reply.raw.end()
+    for (const socket of unused) socket.destroy()
   })
   fastify.addHook('onClose', async () => { await agent.close() })
 

@@ -7,7 +7,7 @@ import { decodeStrictBody } from '../mcp/strict-body.js'
 import { SseMessages } from '../mcp/sse-messages.js'
 import { insufficientScope } from '../oauth/challenge.js'
 import type { Caller } from '../policy/tool-policy.js'
-import { logFields } from '../request-log.js'
+import { logFields, unredacted, type AuditRecord } from '../request-log.js'
 
 interface ToolCallState {
   calls: McpCall[]
@@ -82,12 +82,17 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     return tool
   }
 
+  /**
+   * The call's audit record rides on the request's one log line (request-log.ts); a batch's
+   * further calls get a line of their own.
+   */
   function audit (route: RouteConfig, request: FastifyRequest, call: McpCall, outcome: string, ms: number): void {
     const auth = request.auth
     const tool = call.name ?? ''
-    const record: Record<string, unknown> = { route: route.pattern, tool, outcome, ms: Math.round(ms * 10) / 10, sub: auth?.sub, email: auth?.email, client: auth?.client_id }
+    const record: AuditRecord = { route: route.pattern, tool, outcome, ms: Math.round(ms * 10) / 10, sub: auth?.sub, email: auth?.email, client: auth?.client_id }
     if (route.auditArguments) record.arguments = call.arguments
-    request.log.info({ ...logFields(request), audit: record }, 'tools/call')
+    if (request.audit === null) request.audit = record
+    else (route.auditArguments ? request.log : unredacted(request)).info({ ...logFields(request), audit: record }, 'tools/call')
     const label = toolLabel(route.pattern, tool)
     calls.inc({ route: route.pattern, tool: label, outcome })
     duration.observe({ route: route.pattern, tool: label }, ms / 1000)
@@ -258,6 +263,7 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
 
   fastify.decorate('toolCalls', toolCalls)
   fastify.decorateRequest('toolCalls', null)
+  fastify.decorateRequest('audit', null)
 }
 
 export default fp(toolCallsPlugin, { name: 'tool-calls', fastify: '5.x', dependencies: ['config', 'tokens', 'metrics'] })

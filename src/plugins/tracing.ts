@@ -37,7 +37,7 @@ async function tracingPlugin (fastify: FastifyInstance): Promise<void> {
 
   function outcome (request: FastifyRequest, reply: FastifyReply): RequestOutcome {
     const url = request.routeOptions.url
-    // A proxied route is named by its pattern, not by @fastify/http-proxy's wildcard.
+    // A proxied route is named by its pattern, also when the client wrote it with a trailing slash.
     const route = url === undefined ? 'unmatched' : patterns.find(p => url === p || url.startsWith(`${p}/`)) ?? url
     const calls = request.toolCalls?.calls
     return {

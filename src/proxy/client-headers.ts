@@ -24,13 +24,28 @@ const CLIENT_ONLY = new Set([
 const CLIENT_ONLY_FAMILY = /^(?:x-(?:forwarded|original|envoy|auth-request|remote|consumer|pomerium|goog-iap|goog-authenticated-user|amzn-oidc|ms-token|ms-client-principal)-|x-ms-client-principal$|cf-access-)/
 
 /**
- * `headers` (Node's lower-cased names) without the client-only ones, in one pass. A copy: deleting
- * keys turns the object into a slow dictionary, which costs twice as much.
+ * Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection, not to the message: never
+ * copied from one side to the other. Host and Content-Length are set for the upstream request
+ * by undici (the target's host, the forwarded body's length); Expect would make it wait for a
+ * 100 it does not handle.
  */
-export function withoutClientOnlyHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+export const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'http2-settings'])
+const SET_BY_FORWARDER = new Set(['host', 'content-length', 'expect'])
+
+/**
+ * `headers` (Node's lower-cased names) without the client-only, hop-by-hop and forwarder-set
+ * ones, nor those the client's Connection header names, in one pass. A copy: deleting keys
+ * turns the object into a slow dictionary, which costs twice as much.
+ */
+export function forwardableHeaders (headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const connection = headers.connection
+  // Names a client lists in Connection are hop-by-hop too; it cannot use them to strip the gateway's own.
+  const listed = connection === undefined || connection === 'keep-alive' || connection === 'close' ? null : connection.toLowerCase().split(',').map(name => name.trim())
   const kept: IncomingHttpHeaders = {}
   for (const name in headers) {
-    if (!CLIENT_ONLY.has(name) && !CLIENT_ONLY_FAMILY.test(name)) kept[name] = headers[name]
+    if (CLIENT_ONLY.has(name) || HOP_BY_HOP.has(name) || SET_BY_FORWARDER.has(name) || CLIENT_ONLY_FAMILY.test(name)) continue
+    if (listed !== null && listed.includes(name)) continue
+    kept[name] = headers[name]
   }
   return kept
 }

@@ -1,13 +1,13 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import httpProxy from '@fastify/http-proxy'
-import type { Agent } from 'undici'
+import type { Agent, Dispatcher } from 'undici'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
 import type { GatewayMetrics } from '../plugins/metrics.js'
 import { noChildLogger } from '../request-log.js'
-import { withoutClientOnlyHeaders } from './client-headers.js'
+import { forwardableHeaders } from './client-headers.js'
 import { guard } from './guard.js'
-import { routeRelay, type UpstreamErrorKind, type UpstreamResponse } from './relay.js'
+import { proxyErrors, type ProxyErrorSender, type UpstreamFailure } from './proxy-errors.js'
+import { UpstreamExchange, type Relay } from './relay.js'
 import type { SessionBinding } from './session-binding.js'
 import type { UpstreamCredentials } from './credentials/upstream-credentials.js'
 import { noCredentials } from './credentials/none.js'
@@ -27,11 +27,11 @@ export interface PipelineShared {
   publicUrl: URL
 }
 
-function credentialsFor (fastify: FastifyInstance, route: RouteConfig, upstreamError: (kind: 'provider') => void): UpstreamCredentials {
+function credentialsFor (fastify: FastifyInstance, route: RouteConfig, refuse: ProxyErrorSender): UpstreamCredentials {
   const upstream = route.upstream
   switch (upstream.auth) {
     case 'identity': return identityToken(route.targetUrl, fastify.tokens.identityToken)
-    case 'provider_token': return providerToken(route, upstream.headerName, fastify.providerTokens, () => upstreamError('provider'))
+    case 'provider_token': return providerToken(route, upstream.headerName, fastify.providerTokens, refuse)
     case 'header': return staticHeader({ name: upstream.headerName, value: upstream.value })
     case 'none': return noCredentials
   }
@@ -40,14 +40,18 @@ function credentialsFor (fastify: FastifyInstance, route: RouteConfig, upstreamE
 /**
  * One route's pipeline, built once at start-up in the route's own encapsulated context (`child`):
  * guard (Origin, bearer token, session binding) → tool interceptor → upstream credentials (one
- * strategy per `upstream_auth`) → relay (JSON buffered, SSE piped with its headers flushed),
- * forwarded by @fastify/http-proxy over the shared Agent. Request bodies go upstream as the
- * string (or strictly read bytes) they arrived as. Only what the route's config turns on runs:
- * the provider token's fetch only on provider_token routes.
+ * strategy per `upstream_auth`) → relay (JSON buffered, SSE piped with its headers flushed).
+ * Fastify routes the request and runs the hooks; the route's handler forwards it with undici's
+ * `dispatch` over the shared Agent (relay.ts). Request bodies go upstream as the string (or
+ * strictly read bytes) they arrived as. Only what the route's config turns on runs: the
+ * provider token's fetch only on provider_token routes.
  */
 export async function routePipeline (fastify: FastifyInstance, child: FastifyInstance, route: RouteConfig, shared: PipelineShared): Promise<void> {
-  const { sessions, publicUrl } = shared
+  const { agent, sessions, publicUrl } = shared
   const target = new URL(route.targetUrl)
+  const origin = target.origin
+  const targetPath = target.pathname + target.search
+  const queryJoin = target.search === '' ? '?' : '&'
   const publicProto = publicUrl.protocol.slice(0, -1)
   const publicHost = publicUrl.host
   const metrics: GatewayMetrics = fastify.gatewayMetrics
@@ -63,16 +67,23 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
     }
   }
   const countProxied = bound<number>(status => metrics.proxied.labels({ route: route.pattern, status }))
-  const countUpstreamError = bound<string>(kind => metrics.upstreamErrors.labels({ route: route.pattern, kind }))
+  const countUpstreamError = bound<UpstreamFailure>(kind => metrics.upstreamErrors.labels({ route: route.pattern, kind }))
+  const refuse = proxyErrors(route.pattern, countUpstreamError)
 
   const interceptor = fastify.toolCalls.interceptor(route)
-  const credentials = credentialsFor(fastify, route, countUpstreamError)
-  const relay = routeRelay(route, shared.streams, countUpstreamError as (kind: UpstreamErrorKind) => void)
+  const credentials = credentialsFor(fastify, route, refuse)
+  const relay: Relay = {
+    refuse,
+    streams: shared.streams,
+    bindSession: (upstreamId, request) => sessions.wrap(upstreamId, route.pattern, (request.auth as NonNullable<FastifyRequest['auth']>).sub),
+    watch: interceptor.watch,
+    upstreamStatus: tracing === null ? null : (request, status) => { tracing.upstreamEnd(request, status) }
+  }
 
   // Routes with tool rules get the bytes: the interceptor refuses what is not strict UTF-8.
   child.setChildLoggerFactory(noChildLogger)
   child.addContentTypeParser(['application/json', 'text/plain'], { parseAs: interceptor.readsBodies ? 'buffer' : 'string', bodyLimit: PROXY_BODY_LIMIT }, (_request, body, done) => { done(null, body) })
-  child.addHook('onRequest', guard(route, { isOriginAllowed: fastify.isOriginAllowed, bearer: fastify.checkBearer(route), sessions }))
+  child.addHook('onRequest', guard(route, { isOriginAllowed: fastify.isOriginAllowed, bearer: fastify.checkBearer(route), sessions, refuse }))
   child.addHook('preHandler', interceptor.inspect)
   if (credentials.prepare !== undefined) child.addHook('preHandler', credentials.prepare)
   child.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
@@ -81,8 +92,8 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
     done()
   })
 
-  function upstreamRequestHeaders (request: FastifyRequest, received: IncomingHttpHeaders): IncomingHttpHeaders {
-    const headers = withoutClientOnlyHeaders(received)
+  function upstreamRequestHeaders (request: FastifyRequest): IncomingHttpHeaders {
+    const headers = forwardableHeaders(request.headers)
     if (request.upstreamSessionId !== null) headers['mcp-session-id'] = request.upstreamSessionId
     // The addresses TRUST_PROXY vouches for, ending with the peer's (request.ips exists only when it trusts a hop).
     const trusted = request.ips
@@ -95,41 +106,20 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
     return headers
   }
 
-  function clientResponseHeaders (headers: IncomingHttpHeaders, request: FastifyRequest): IncomingHttpHeaders {
-    const upstreamId = headers['mcp-session-id']
-    if (typeof upstreamId === 'string' && request.auth !== null) {
-      headers['mcp-session-id'] = sessions.wrap(upstreamId, route.pattern, request.auth.sub)
-    }
-    // The upstream must not set cookies on the gateway's origin (consent cookies live there).
-    delete headers['set-cookie']
-    return headers
+  function forward (request: FastifyRequest, reply: FastifyReply): void {
+    const url = request.url
+    const query = url.indexOf('?')
+    const body = request.body as string | Buffer | undefined
+    agent.dispatch({
+      origin,
+      path: query === -1 ? targetPath : targetPath + queryJoin + url.slice(query + 1),
+      method: request.method as Dispatcher.HttpMethod,
+      headers: upstreamRequestHeaders(request) as Record<string, string | string[]>,
+      body: body === undefined || body.length === 0 ? null : body
+    }, new UpstreamExchange(relay, request, reply))
   }
 
-  await child.register(httpProxy, {
-    upstream: target.origin,
-    prefix: route.pattern,
-    rewritePrefix: target.pathname,
-    routes: ['/'],
-    httpMethods: ['GET', 'POST', 'DELETE'],
-    undici: shared.agent,
-    disableRequestLogging: true,
-    proxyPayloads: false,
-    handler: (request, reply, dest, options) => {
-      const body = request.body
-      if (typeof body === 'string') {
-        return reply.from(dest + target.search, { ...options, body, contentType: request.headers['content-type'] as string })
-      }
-      return reply.from(dest + target.search, options)
-    },
-    replyOptions: {
-      // reply-from types allow HTTP/2 servers; this gateway serves HTTP/1.1 only.
-      rewriteRequestHeaders: (request, headers) => upstreamRequestHeaders(request as FastifyRequest, headers),
-      rewriteHeaders: (headers, request) => clientResponseHeaders(headers, request as FastifyRequest),
-      onResponse: (request, reply, res) => {
-        tracing?.upstreamEnd(request, (res as unknown as UpstreamResponse).statusCode)
-        relay.answer(reply as FastifyReply, res as unknown as UpstreamResponse, interceptor.watch(request as FastifyRequest))
-      },
-      onError: (reply, { error }) => { relay.failure(reply as unknown as FastifyReply, error) }
-    }
-  })
+  // The route itself and with a trailing slash, as clients write it either way.
+  child.route({ method: ['GET', 'POST', 'DELETE'], url: route.pattern, handler: forward })
+  child.route({ method: ['GET', 'POST', 'DELETE'], url: `${route.pattern}/`, handler: forward })
 }

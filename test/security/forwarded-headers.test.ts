@@ -124,3 +124,23 @@ t.test('the upstream gets the gateway\'s request id, never a malformed one', asy
   const seen = await upstreamSaw(app, '/calc/mcp', { 'x-request-id': 'id","user":"admin' })
   t.match(seen['x-request-id'], /^[0-9a-f-]{36}$/, 'a malformed id is replaced')
 })
+
+t.test('hop-by-hop headers stay on their hop, and Connection cannot strip what the gateway sets', async t => {
+  const app = await gateway(t)
+  const hops = { connection: 'keep-alive, x-api-key, x-forwarded-host, x-hop-only', 'x-hop-only': 'secret-hop', 'keep-alive': 'timeout=1', upgrade: 'websocket', te: 'trailers', 'proxy-connection': 'keep-alive' }
+  const seen = await upstreamSaw(app, '/static/mcp', hops)
+  t.equal(seen['x-api-key'], 'operator-key', 'the credential header the client listed in Connection is still the operator\'s')
+  t.equal(seen['x-forwarded-host'], 'gw.example.com', 'so is X-Forwarded-Host')
+  for (const name of ['x-hop-only', 'keep-alive', 'upgrade', 'te', 'proxy-connection']) t.notOk(name in seen, `${name} not forwarded`)
+  t.not(seen.connection, hops.connection, 'the client\'s Connection is not forwarded')
+
+  const res = await app.inject({
+    method: 'POST',
+    url: '/calc/mcp',
+    headers: { authorization: `Bearer ${mintToken(app, '/calc/mcp')}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    payload: JSON.stringify(INIT)
+  })
+  t.equal(res.statusCode, 200)
+  t.notOk('keep-alive' in res.headers, 'the upstream\'s Keep-Alive is not passed to the client')
+  t.notOk('transfer-encoding' in res.headers && 'content-length' in res.headers, 'never both a length and chunked framing')
+})

@@ -37,7 +37,7 @@ t.test('a session id verified for its owner opens nothing for another user or on
 
   const mallory = await post(`${base}/calc/mcp`, mintToken(gateway, '/calc/mcp', { sub: 'mallory' }), { jsonrpc: '2.0', id: 9, method: 'tools/list' }, session)
   t.equal(mallory.status, 403, 'another user with the warm id is refused')
-  t.match(await mallory.json(), { error: 'access_denied' })
+  t.match(await mallory.json(), { error: 'session_not_bound', route: '/calc/mcp' }, 'a session refusal, not OAuth access_denied')
 
   const elsewhere = await post(`${base}/files/mcp`, mintToken(gateway, '/files/mcp', { sub: 'alice' }), { jsonrpc: '2.0', id: 10, method: 'tools/list' }, session)
   t.equal(elsewhere.status, 403, 'the owner on another route is refused')

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify'
 import type { RouteConfig } from '../../config/config-file.js'
 import { unauthorized } from '../../oauth/challenge.js'
 import { ProviderTokenError, type ProviderTokens } from '../../plugins/provider-tokens.js'
+import type { ProxyErrorSender } from '../proxy-errors.js'
 import type { UpstreamCredentials } from './upstream-credentials.js'
 
 /**
@@ -9,7 +10,7 @@ import type { UpstreamCredentials } from './upstream-credentials.js'
  * refreshed server-side) before forwarding, sent as Authorization or as the route's named header.
  * A dead grant sends the client to authorize again; a provider that cannot be reached is a 502.
  */
-export function providerToken (route: RouteConfig, name: string, tokens: ProviderTokens, onUnavailable: () => void): UpstreamCredentials {
+export function providerToken (route: RouteConfig, name: string, tokens: ProviderTokens, refuse: ProxyErrorSender): UpstreamCredentials {
   const held = new WeakMap<FastifyRequest, string>()
   return {
     async prepare (request, reply) {
@@ -18,8 +19,8 @@ export function providerToken (route: RouteConfig, name: string, tokens: Provide
       } catch (err) {
         if (!(err instanceof ProviderTokenError)) throw err
         if (err.kind === 'reauthorize') throw unauthorized(route, { description: err.message, reason: 'provider_reauthorize' })
-        onUnavailable()
-        return await reply.code(502).send({ error: 'bad_gateway', error_description: err.message, route: route.pattern })
+        refuse(reply, 'provider', err.message)
+        return reply
       }
     },
     apply (request, headers) {
