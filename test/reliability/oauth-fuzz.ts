@@ -9,7 +9,7 @@ import { postOversized } from './cluster.js'
 // documented 4xx (or a success), never a 5xx, and the gateway stays up.
 
 const RUNS = { numRuns: 200, interruptAfterTimeLimit: 30_000 }
-const OAUTH_ERRORS = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'invalid_client_metadata', 'invalid_redirect_uri', 'unsupported_token_type']
+const OAUTH_ERRORS = ['invalid_request', 'invalid_client', 'invalid_grant', 'unauthorized_client', 'unsupported_grant_type', 'invalid_scope', 'invalid_target', 'invalid_client_metadata', 'invalid_redirect_uri', 'unsupported_token_type', 'unsupported_media_type']
 
 interface Answer { status: number, type: string, text: string }
 
