@@ -16,6 +16,8 @@ const PATTERN = '/calc/mcp'
 // The recovery target of issue 12 with sentinel timings tuned for the test (down-after 1 s).
 const RECOVERY_TARGET_MS = 10_000
 const FAMILIES = 4
+/** The OAuth load of one scenario stops by itself after this long (a scenario takes under a minute). */
+const LOAD_LIMIT_MS = 180_000
 
 interface Replica { app: FastifyInstance, url: string }
 
@@ -62,9 +64,10 @@ async function newFamily (replica: Replica): Promise<{ clientId: string, refresh
  * limits (60 registrations, 120 token requests a minute) for the whole scenario.
  */
 function oauthLoad (replicas: Replica[], ledger: Ledger): { stop: () => Promise<void>, lastOk: () => number } {
-  const state = { running: true, lastOk: 0 }
+  // Bounded in time too: a scenario that fails half-way must not leave the loops running.
+  const state = { running: true, lastOk: 0, until: Date.now() + LOAD_LIMIT_MS }
   const registrar = async (): Promise<void> => {
-    for (let i = 0; state.running; i++) {
+    for (let i = 0; state.running && Date.now() < state.until; i++) {
       ledger.sent++
       const r = await registerClient(replicas[i % 2].url).catch((err: Error) => ({ status: 0, body: { error: err.message } as Record<string, unknown> }))
       if (r.status === 201) {
@@ -75,7 +78,7 @@ function oauthLoad (replicas: Replica[], ledger: Ledger): { stop: () => Promise<
     }
   }
   const refresher = async (): Promise<void> => {
-    for (let i = 0; state.running; i++) {
+    for (let i = 0; state.running && Date.now() < state.until; i++) {
       const [clientId, token] = [...ledger.families.entries()][i % ledger.families.size]
       ledger.sent++
       const r = await tokenRequest(replicas[i % 2].url, { grant_type: 'refresh_token', refresh_token: token, client_id: clientId })
@@ -166,6 +169,8 @@ async function failoverScenario (t: Test, name: string, topology: Topology): Pro
   const token = mintToken(replicas[0].app, PATTERN, { sub: 'load-user' })
   const tools = replicas.map(r => steadyLoad(`${r.url}${PATTERN}`, token, 2))
   const oauth = oauthLoad(replicas, ledger)
+  // A failed step throws before the loads are stopped below; stop them anyway so the file ends.
+  t.teardown(async () => { await oauth.stop(); await Promise.all(tools.map(async l => await l.stop())) })
   await sleep(3000)
 
   const killedAt = Date.now()
@@ -175,6 +180,7 @@ async function failoverScenario (t: Test, name: string, topology: Topology): Pro
   if (topology.needsOldMasterBack) await dead.start()
   // Back: an OAuth write acknowledged after the kill, then registrations answered on both replicas.
   await until('an acknowledged OAuth write after the kill', async () => oauth.lastOk() > killedAt + 500, 30_000)
+    .catch((err: Error) => { throw new Error(`${err.message}; OAuth answers meanwhile: ${ledger.errors.join(' | ')}`) })
   const firstOk = oauth.lastOk() - killedAt
   await until('registrations on both replicas', async () =>
     (await Promise.all(replicas.map(async r => (await registerClient(r.url)).status))).every(s => s === 201), 30_000)
