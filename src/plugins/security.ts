@@ -21,11 +21,12 @@ async function securityPlugin (fastify: FastifyInstance): Promise<void> {
   const isOriginAllowed = (origin: string): boolean => allowed === null || allowed.has(origin)
   fastify.decorate('isOriginAllowed', isOriginAllowed)
 
+  // Header values joined once: @fastify/cors joins arrays again on every request.
   await fastify.register(cors, {
     origin: allowed === null ? '*' : [...allowed],
-    methods: ['GET', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: MCP_REQUEST_HEADERS,
-    exposedHeaders: MCP_EXPOSED_HEADERS,
+    methods: 'GET, POST, DELETE, OPTIONS',
+    allowedHeaders: MCP_REQUEST_HEADERS.join(', '),
+    exposedHeaders: MCP_EXPOSED_HEADERS.join(', '),
     maxAge: 600
   })
 }

@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { TokenRejected, TokenService, type AccessClaims, type MintOptions } from '../tokens/token-service.js'
 import { insufficientScope, unauthorized, type ChallengeTarget } from '../oauth/challenge.js'
 import { OAuthError } from '../oauth/errors.js'
+import { grantedScopes } from '../tokens/granted-scopes.js'
 import { parseRevocation, publishRevocation, revocationMember, REVOCATIONS_CHANNEL, REVOKED_SET } from '../tokens/revocations.js'
 
 export interface Tokens {
@@ -95,7 +96,7 @@ async function tokensPlugin (fastify: FastifyInstance): Promise<void> {
         throw err
       }
       if (target.scopes.length > 0) {
-        const granted = claims.scope.split(' ')
+        const granted = grantedScopes(claims)
         if (!target.scopes.every(s => granted.includes(s))) throw insufficientScope(target, granted)
       }
       request.auth = claims

@@ -8,6 +8,7 @@ import { SseMessages } from '../mcp/sse-messages.js'
 import { insufficientScope } from '../oauth/challenge.js'
 import type { Caller } from '../policy/tool-policy.js'
 import { logFields, unredacted, type AuditRecord } from '../request-log.js'
+import { grantedScopes } from '../tokens/granted-scopes.js'
 
 interface ToolCallState {
   calls: McpCall[]
@@ -152,7 +153,7 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
       }
     }
     const auth = request.auth as NonNullable<FastifyRequest['auth']>
-    const caller: Caller = { email: auth.email, clientId: auth.client_id, scopes: auth.scope.split(' ') }
+    const caller: Caller = { email: auth.email, clientId: auth.client_id, scopes: grantedScopes(auth) }
     const policy = route.toolPolicy
     const tools = messages.filter(m => m.method === 'tools/call' || m.method === 'tools/list')
     if (tools.length === 0) {

@@ -1,0 +1,14 @@
+import type { AccessClaims } from './token-service.js'
+
+/**
+ * The verifier's cache hands back the same claims object for a token it has seen, so its scope
+ * string is split once per token, not once per request (and once more by the tool interceptor).
+ */
+const split = new WeakMap<AccessClaims, readonly string[]>()
+
+/** The scopes a verified token grants; callers must not change the array. */
+export function grantedScopes (claims: AccessClaims): readonly string[] {
+  let scopes = split.get(claims)
+  if (scopes === undefined) split.set(claims, scopes = claims.scope.split(' '))
+  return scopes
+}
