@@ -11,8 +11,8 @@ export const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-typ
 export const ASSERTION_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'EdDSA']
 /** An assertion may not live longer than this: a stolen one is worth little, and its jti is kept that long. */
 export const MAX_ASSERTION_LIFETIME = 300
-/** Clocks of client and gateway differ a little. */
-const CLOCK_TOLERANCE = 30
+/** Clocks of the signer and the gateway differ a little. */
+export const CLOCK_TOLERANCE = 30
 
 export interface AssertionExpectations {
   clientId: string
@@ -31,6 +31,18 @@ function refused (why: string): OAuthError {
   return new OAuthError('invalid_client', `client assertion refused: ${why}`, { publicDescription: 'client authentication failed' })
 }
 
+/**
+ * What a failed `jwtVerify` of a signed assertion (client assertion or ID-JAG) means: a refusal
+ * naming the check that failed or, when the signer's keys could not be fetched, a 503, since
+ * nothing the caller sent is wrong.
+ */
+export function assertionFailure (err: unknown, refused: (why: string) => OAuthError, keys: string): OAuthError {
+  if (err instanceof errors.JWTExpired) return refused('it has expired')
+  if (err instanceof errors.JWTClaimValidationFailed) return refused(`the ${err.claim} claim is wrong`)
+  if (err instanceof errors.JOSEError) return refused(`its signature does not verify with ${keys}`)
+  return new OAuthError('temporarily_unavailable', `${keys} could not be fetched; retry`, { status: 503, headers: { 'retry-after': '5' } })
+}
+
 export async function verifyClientAssertion (assertion: string, expect: AssertionExpectations): Promise<VerifiedAssertion> {
   let payload
   try {
@@ -45,11 +57,7 @@ export async function verifyClientAssertion (assertion: string, expect: Assertio
       clockTolerance: CLOCK_TOLERANCE
     }))
   } catch (err) {
-    if (err instanceof errors.JWTExpired) throw refused('it has expired')
-    if (err instanceof errors.JWTClaimValidationFailed) throw refused(`the ${err.claim} claim is wrong`)
-    if (err instanceof errors.JOSEError) throw refused('its signature does not verify with the client\'s registered keys')
-    // The client's jwks_uri did not answer: nothing the client sent is wrong.
-    throw new OAuthError('temporarily_unavailable', 'the client\'s keys could not be fetched; retry', { status: 503, headers: { 'retry-after': '5' } })
+    throw assertionFailure(err, refused, 'the client\'s registered keys')
   }
   const exp = payload.exp as number
   if (exp - expect.now > MAX_ASSERTION_LIFETIME + CLOCK_TOLERANCE) {

@@ -5,14 +5,13 @@
  * The client presents it with `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` (RFC 7523
  * §2.1). The checks are here; key fetching and the single use of `jti` are the caller's.
  */
-import { decodeJwt, errors, jwtVerify, type JWTVerifyGetKey } from 'jose'
-import { ASSERTION_ALGORITHMS } from './client-assertion.js'
+import { decodeJwt, jwtVerify, type JWTVerifyGetKey } from 'jose'
+import { ASSERTION_ALGORITHMS, assertionFailure, CLOCK_TOLERANCE } from './client-assertion.js'
 import { OAuthError } from './errors.js'
 
 export const ID_JAG_TYPE = 'oauth-id-jag+jwt'
 /** IdPs issue them for minutes; a longer one is refused rather than trusted for hours. */
 export const MAX_ID_JAG_LIFETIME = 600
-const CLOCK_TOLERANCE = 30
 
 export interface TrustedIssuer {
   issuer: string
@@ -70,10 +69,7 @@ export async function verifyIdJag (assertion: string, expect: IdJagExpectations)
       clockTolerance: CLOCK_TOLERANCE
     }))
   } catch (err) {
-    if (err instanceof errors.JWTExpired) throw refused('it has expired')
-    if (err instanceof errors.JWTClaimValidationFailed) throw refused(`the ${err.claim} claim is wrong`)
-    if (err instanceof errors.JOSEError) throw refused('its signature does not verify with the identity provider\'s keys')
-    throw new OAuthError('temporarily_unavailable', 'the identity provider\'s keys could not be fetched; retry', { status: 503, headers: { 'retry-after': '5' } })
+    throw assertionFailure(err, refused, 'the identity provider\'s keys')
   }
   if (payload.client_id !== expect.clientId) throw refused('it was issued to another client')
   if ((payload.exp as number) - expect.now > MAX_ID_JAG_LIFETIME + CLOCK_TOLERANCE) throw refused(`it must expire within ${MAX_ID_JAG_LIFETIME} seconds`)
