@@ -5,3 +5,12 @@ export class ConfigError extends Error {
     this.name = 'ConfigError'
   }
 }
+
+/** `value` as a URL, or a ConfigError naming the entry it came from. */
+export function parseConfigUrl (value: string, where: string): URL {
+  try {
+    return new URL(value)
+  } catch {
+    throw new ConfigError(where, `"${value}" is not a URL`)
+  }
+}

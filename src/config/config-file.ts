@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
-import { ConfigError } from './config-error.js'
+import { ConfigError, parseConfigUrl } from './config-error.js'
 import { checkConfigFile, CLIENT_GRANT_TYPES, CLIENT_AUTH_METHODS, type ClientEntry, type RouteEntry, type ToolsEntry } from './config-schema.js'
 import type { Env } from './env.js'
 import { JWT_BEARER_GRANT } from '../oauth/token-request.js'
@@ -131,12 +131,7 @@ function checkPattern (pattern: string, where: string, seen: Set<string>): void 
 }
 
 function checkTarget (targetUrl: string, where: string): void {
-  let target: URL
-  try {
-    target = new URL(targetUrl)
-  } catch {
-    throw new ConfigError(where, `"${targetUrl}" is not a URL`)
-  }
+  const target = parseConfigUrl(targetUrl, where)
   if (target.protocol !== 'http:' && target.protocol !== 'https:') {
     throw new ConfigError(where, `"${targetUrl}" must be an http or https URL`)
   }
@@ -147,12 +142,7 @@ function checkTarget (targetUrl: string, where: string): void {
 
 /** Keys the gateway fetches itself: https, or http on this host only (a sidecar, a test). */
 function fetchableUrl (value: string, where: string): string {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new ConfigError(where, `"${value}" is not a URL`)
-  }
+  const url = parseConfigUrl(value, where)
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
     throw new ConfigError(where, `"${value}" must be an https URL (http only on a loopback host)`)

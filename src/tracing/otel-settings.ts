@@ -1,4 +1,4 @@
-import { ConfigError } from '../config/config-error.js'
+import { ConfigError, parseConfigUrl } from '../config/config-error.js'
 
 export type SamplerName = 'always_on' | 'always_off' | 'traceidratio' | 'parentbased_always_on' | 'parentbased_always_off' | 'parentbased_traceidratio'
 
@@ -41,11 +41,6 @@ export function tracingSettings (env: OtelEnv): TracingSettings | null {
 }
 
 function checkUrl (value: string, name: string): void {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new ConfigError(name, `"${value}" is not a URL`)
-  }
+  const url = parseConfigUrl(value, name)
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(name, 'must be an http(s) URL')
 }
