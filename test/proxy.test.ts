@@ -5,7 +5,7 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import { createPublicKey } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import { connect } from 'node:net'
-import { createServer } from 'node:http'
+import { createServer, request, type IncomingHttpHeaders, type IncomingMessage } from 'node:http'
 import { once } from 'node:events'
 import { buildGateway, freePort, mintToken, sleep } from './helper.js'
 import { startMcpUpstream, type McpUpstream } from './fixtures/mcp-upstream.js'
@@ -59,7 +59,9 @@ t.beforeEach(async t => {
         { pattern: '/static/mcp', target_url: upstream.url, upstream_auth: 'header', upstream_header: 'X-Api-Key', upstream_header_env: 'STATIC_KEY' },
         { pattern: '/write/mcp', target_url: upstream.url, scopes: ['mcp', 'write'] },
         { pattern: '/slow/mcp', target_url: upstream.url.replace('/mcp', '/slow') },
-        { pattern: '/big/mcp', target_url: upstream.url.replace('/mcp', '/big') }
+        { pattern: '/big/mcp', target_url: upstream.url.replace('/mcp', '/big') },
+        { pattern: '/cut/mcp', target_url: upstream.url.replace('/mcp', '/cut') },
+        { pattern: '/chunked/mcp', target_url: upstream.url.replace('/mcp', '/chunked') }
       ]
     }
   })
@@ -251,6 +253,40 @@ t.test('a large answer without a length streams through whole', async t => {
   t.equal(res.status, 200)
   const body = await res.json()
   t.equal(body.result.blob.length, 32 * 64 * 1024)
+})
+
+/** A POST over node:http, so that the framing (Content-Length or chunked) can be read. */
+async function rawPost (url: string, token: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number, headers: IncomingHttpHeaders, body: string }> {
+  const req = request(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: ACCEPT, ...headers } })
+  req.end(JSON.stringify(body))
+  const [res] = await once(req, 'response') as [IncomingMessage]
+  let text = ''
+  for await (const chunk of res) text += (chunk as Buffer).toString()
+  return { status: res.statusCode ?? 0, headers: res.headers, body: text }
+}
+
+t.test('a JSON answer the upstream sends chunked reaches the client in one piece with its length', async t => {
+  const token = mintToken(gateway, '/chunked/mcp')
+  const direct = await rawPost(upstream.url.replace('/mcp', '/chunked'), token, INIT)
+  t.equal(direct.headers['transfer-encoding'], 'chunked', 'the upstream sends its JSON without a length')
+  const res = await rawPost(`${base}/chunked/mcp`, token, INIT)
+  t.equal(res.status, 200)
+  t.equal(res.headers['content-length'], String(Buffer.byteLength(res.body)), 'sent with its Content-Length')
+  t.notOk('transfer-encoding' in res.headers, 'not chunked')
+  t.equal(res.body, direct.body, 'byte for byte')
+})
+
+t.test('an answer without a length that grows past 1 MiB streams on, not buffered whole', async t => {
+  const res = await rawPost(`${base}/big/mcp`, mintToken(gateway, '/big/mcp'), INIT)
+  t.equal(res.status, 200)
+  t.equal(res.headers['transfer-encoding'], 'chunked', 'streamed: its length was not known when it started')
+  t.equal(JSON.parse(res.body).result.blob.length, 32 * 64 * 1024, 'whole, the gathered start included')
+})
+
+t.test('an answer without a length that breaks off is a 502, not a truncated 200', async t => {
+  const res = await post(`${base}/cut/mcp`, mintToken(gateway, '/cut/mcp'), INIT)
+  t.equal(res.status, 502)
+  t.same(await res.json(), { error: 'bad_gateway', error_description: 'The upstream of /cut/mcp could not be reached', route: '/cut/mcp' })
 })
 
 t.test('a client that goes away aborts the upstream request', async t => {

@@ -6,7 +6,7 @@ import type { AnswerWatch } from '../plugins/tool-calls.js'
 import { HOP_BY_HOP } from './client-headers.js'
 import type { ProxyErrorSender } from './proxy-errors.js'
 
-/** Upstream answers up to this size are buffered and sent in one write. */
+/** Upstream answers up to this size, sized or not, are buffered and sent in one write. */
 const BUFFER_LIMIT = 1024 * 1024
 
 /** What every exchange of one route shares, built once at start-up. */
@@ -25,11 +25,11 @@ export interface Relay {
 const enum Mode { Waiting, Buffering, Streaming, Discarding, Over }
 
 /**
- * One proxied request's upstream side, as an undici dispatch handler: the answer is relayed
- * straight from undici's callbacks (no body stream, no promise) when it is small JSON, buffered
- * and sent in one write; an event stream, or a large or unsized body, is piped through a
- * Readable that honours the client's back-pressure, SSE headers flushed at once and each event
- * forwarded as it comes. A client that goes away aborts the upstream request.
+ * One proxied request's upstream side, as an undici dispatch handler: an answer up to 1 MiB,
+ * sized or not, is gathered straight from undici's callbacks (no body stream, no promise) and
+ * sent in one write with its Content-Length; an event stream, or a larger body, is piped
+ * through a Readable that honours the client's back-pressure, SSE headers flushed at once and
+ * each event forwarded as it comes. A client that goes away aborts the upstream request.
  */
 export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private mode = Mode.Waiting
@@ -37,6 +37,8 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
   private clientGone = false
   private resume: (() => void) | null = null
   private chunks: Buffer[] = []
+  private buffered = 0
+  private readsWhole = false
   private stream: Readable | null = null
   private watched: AnswerWatch | null = null
   private rewritesJson = false
@@ -85,25 +87,36 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       if (!reply.raw.headersSent) reply.raw.flushHeaders()
       return true
     }
-    const length = Number(headers['content-length'] ?? Infinity)
-    if (length > BUFFER_LIMIT && this.watched?.readWhole !== true) {
-      // Large or unsized bodies stream through, so memory stays flat whatever the upstream sends.
-      reply.code(statusCode).headers(headers)
-      this.openStream(resume)
-      reply.send(this.stream)
-      return true
-    }
-    // Headers wait for the body: a failure before its end is answered 502 without them.
-    this.mode = Mode.Buffering
     this.status = statusCode
     this.headers = headers
+    this.readsWhole = this.watched?.readWhole === true
+    if (Number(headers['content-length'] ?? 0) > BUFFER_LIMIT && !this.readsWhole) {
+      // Large bodies stream through, so memory stays flat whatever the upstream sends.
+      this.startStreaming(resume)
+      return true
+    }
+    // Headers wait for the body: a failure before its end is answered 502 without them. MCP
+    // servers send their JSON chunked, without a length: it is gathered too, and goes out in
+    // one write with its Content-Length, unless it outgrows the buffer.
+    this.mode = Mode.Buffering
+    this.resume = resume
     this.rewritesJson = this.watched !== null && type.startsWith('application/json')
     return true
   }
 
   onData (chunk: Buffer): boolean {
-    if (this.mode === Mode.Buffering) this.chunks.push(chunk)
-    else if (this.mode === Mode.Streaming) return (this.stream as Readable).push(chunk)
+    if (this.mode === Mode.Buffering) {
+      this.chunks.push(chunk)
+      this.buffered += chunk.length
+      if (this.buffered <= BUFFER_LIMIT || this.readsWhole) return true
+      // An unsized body that outgrew the buffer: what came so far leads the stream.
+      this.startStreaming(this.resume as () => void)
+      let more = true
+      for (const gathered of this.chunks) more = (this.stream as Readable).push(gathered)
+      this.chunks = []
+      return more
+    }
+    if (this.mode === Mode.Streaming) return (this.stream as Readable).push(chunk)
     return true
   }
 
@@ -132,6 +145,12 @@ export class UpstreamExchange implements Dispatcher.DispatchHandler {
       return
     }
     this.relay.refuse(this.reply, (err as { code?: string }).code === 'UND_ERR_HEADERS_TIMEOUT' ? 'timeout' : 'unreachable')
+  }
+
+  private startStreaming (resume: () => void): void {
+    this.reply.code(this.status).headers(this.headers as OutgoingHttpHeaders)
+    this.openStream(resume)
+    this.reply.send(this.stream)
   }
 
   private openStream (resume: () => void): void {
