@@ -7,8 +7,14 @@ import { MetricsListener } from '../metrics-listener.js'
 // fastify-metrics is CommonJS with an ES default export.
 const fastifyMetrics = metricsModule.default
 type Counter<L extends string> = import('prom-client').Counter<L>
+type Histogram<L extends string> = import('prom-client').Histogram<L>
+
+/** fastify-metrics' route histogram, which the proxied routes feed themselves (labels bound once). */
+export const REQUEST_DURATION = 'http_request_duration_seconds'
 
 export interface GatewayMetrics {
+  /** fastify-metrics' per-route histogram; proxied routes opt out of its hooks and observe it with bound labels. */
+  requestDuration: Histogram<'method' | 'route' | 'status_code'>
   proxied: Counter<'route' | 'status'>
   authFailures: Counter<'reason'>
   upstreamErrors: Counter<'route' | 'kind'>
@@ -53,9 +59,12 @@ async function metricsPlugin (fastify: FastifyInstance): Promise<void> {
       routeBlacklist: [METRICS_PATH, '/healthz', '/readyz']
     }
   })
-  const { Counter, Gauge } = fastify.metrics.client
+  const { Counter, Gauge, Histogram } = fastify.metrics.client
+  const requestDuration = fastify.metrics.client.register.getSingleMetric(REQUEST_DURATION)
+  if (!(requestDuration instanceof Histogram)) throw new Error(`fastify-metrics registered no ${REQUEST_DURATION} histogram`)
   const { store, keys } = fastify
   const metrics: GatewayMetrics = {
+    requestDuration,
     proxied: new Counter({ name: 'mcpgw_proxied_requests_total', help: 'Proxied MCP requests by route and status', labelNames: ['route', 'status'] }),
     authFailures: new Counter({ name: 'mcpgw_auth_failures_total', help: 'Refused bearer tokens by reason', labelNames: ['reason'] }),
     upstreamErrors: new Counter({ name: 'mcpgw_upstream_errors_total', help: 'Upstream failures by route and kind', labelNames: ['route', 'kind'] }),

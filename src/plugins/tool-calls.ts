@@ -62,6 +62,11 @@ function readsBodies (route: RouteConfig): boolean {
 /** Distinct tool names per route that get their own metric label; the rest count as "other". */
 const MAX_TOOL_LABELS = 100
 
+interface ToolMetrics {
+  duration: { observe: (seconds: number) => void }
+  outcome: (outcome: string) => { inc: () => void }
+}
+
 /**
  * What the gateway does with MCP tool calls on their way through: per-tool policy and scopes,
  * the 2026-07-28 Mcp-Method/Mcp-Name header checks, tools/list filtering (JSON and SSE), and
@@ -73,14 +78,32 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
   const { Counter, Histogram } = fastify.metrics.client
   const calls = new Counter({ name: 'mcpgw_tool_calls_total', help: 'tools/call requests by route, tool and outcome', labelNames: ['route', 'tool', 'outcome'] })
   const duration = new Histogram({ name: 'mcpgw_tool_call_duration_seconds', help: 'tools/call duration by route and tool', labelNames: ['route', 'tool'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120] })
-  const labels = new Map<string, Set<string>>()
-  const toolLabel = (route: string, tool: string): string => {
-    let seen = labels.get(route)
-    if (seen === undefined) labels.set(route, seen = new Set())
-    if (seen.has(tool)) return tool
-    if (seen.size >= MAX_TOOL_LABELS) return 'other'
-    seen.add(tool)
-    return tool
+  /**
+   * Each route's tools and their metric children, made once per label set (prom-client hashes
+   * the labels on every call otherwise). Tool names come from clients: past MAX_TOOL_LABELS
+   * distinct ones per route, the rest share "other".
+   */
+  const byRoute = new Map<string, Map<string, ToolMetrics>>()
+  const toolMetrics = (route: string, tool: string): ToolMetrics => {
+    let tools = byRoute.get(route)
+    if (tools === undefined) byRoute.set(route, tools = new Map())
+    let found = tools.get(tool)
+    if (found !== undefined) return found
+    const label = tools.size < MAX_TOOL_LABELS ? tool : 'other'
+    found = tools.get(label)
+    if (found === undefined) {
+      const outcomes = new Map<string, { inc: () => void }>()
+      found = {
+        duration: duration.labels({ route, tool: label }),
+        outcome: outcome => {
+          let counter = outcomes.get(outcome)
+          if (counter === undefined) outcomes.set(outcome, counter = calls.labels({ route, tool: label, outcome }))
+          return counter
+        }
+      }
+      tools.set(label, found)
+    }
+    return found
   }
 
   /**
@@ -94,9 +117,9 @@ async function toolCallsPlugin (fastify: FastifyInstance): Promise<void> {
     if (route.auditArguments) record.arguments = call.arguments
     if (request.audit === null) request.audit = record
     else (route.auditArguments ? request.log : unredacted(request)).info({ ...logFields(request), audit: record }, 'tools/call')
-    const label = toolLabel(route.pattern, tool)
-    calls.inc({ route: route.pattern, tool: label, outcome })
-    duration.observe({ route: route.pattern, tool: label }, ms / 1000)
+    const metrics = toolMetrics(route.pattern, tool)
+    metrics.outcome(outcome).inc()
+    metrics.duration.observe(ms / 1000)
   }
 
   function headerMismatch (request: FastifyRequest, messages: McpCall[], batch: boolean): string | undefined {

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Agent, Dispatcher } from 'undici'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, onResponseHookHandler } from 'fastify'
 import type { RouteConfig } from '../config/config-file.js'
 import type { GatewayMetrics } from '../plugins/metrics.js'
 import { noChildLogger } from '../request-log.js'
@@ -57,18 +57,9 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
   const metrics: GatewayMetrics = fastify.gatewayMetrics
   // null unless OTEL_* turn tracing on: then the upstream hop is a child span whose traceparent goes upstream.
   const tracing = fastify.tracing
-  // prom-client hashes the label set on every inc(); a child bound once per label set does it once.
-  const bound = <K extends string | number>(make: (key: K) => { inc: () => void }): (key: K) => void => {
-    const counters = new Map<K, { inc: () => void }>()
-    return key => {
-      let counter = counters.get(key)
-      if (counter === undefined) counters.set(key, counter = make(key))
-      counter.inc()
-    }
-  }
-  const countProxied = bound<number>(status => metrics.proxied.labels({ route: route.pattern, status }))
-  const countUpstreamError = bound<UpstreamFailure>(kind => metrics.upstreamErrors.labels({ route: route.pattern, kind }))
-  const refuse = proxyErrors(route.pattern, countUpstreamError)
+  const countProxied = memo((status: number) => metrics.proxied.labels({ route: route.pattern, status }))
+  const upstreamErrors = memo((kind: UpstreamFailure) => metrics.upstreamErrors.labels({ route: route.pattern, kind }))
+  const refuse = proxyErrors(route.pattern, kind => { upstreamErrors(kind).inc() })
 
   const interceptor = fastify.toolCalls.interceptor(route)
   const credentials = credentialsFor(fastify, route, refuse)
@@ -86,11 +77,23 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
   child.addHook('onRequest', guard(route, { isOriginAllowed: fastify.isOriginAllowed, bearer: fastify.checkBearer(route), sessions, refuse }))
   child.addHook('preHandler', interceptor.inspect)
   if (credentials.prepare !== undefined) child.addHook('preHandler', credentials.prepare)
-  child.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
-    countProxied(reply.statusCode)
-    interceptor.finish(request, reply)
-    done()
-  })
+
+  /**
+   * The route's metrics and audit when its answer is out. fastify-metrics' own hooks would
+   * build the label set (and Fastify's routeOptions) on every request and have prom-client hash
+   * it; the proxied routes opt out of them and feed the same histogram through children bound
+   * once per method and status.
+   */
+  function completed (url: string): onResponseHookHandler {
+    const durations = memo((method: string) => memo((status: number) => metrics.requestDuration.labels({ method, route: url, status_code: status })))
+    return function proxiedResponse (request, reply, done) {
+      const status = reply.statusCode
+      countProxied(status).inc()
+      durations(request.method)(status).observe(reply.elapsedTime / 1000)
+      interceptor.finish(request, reply)
+      done()
+    }
+  }
 
   function upstreamRequestHeaders (request: FastifyRequest): IncomingHttpHeaders {
     const headers = forwardableHeaders(request.headers)
@@ -120,6 +123,17 @@ export async function routePipeline (fastify: FastifyInstance, child: FastifyIns
   }
 
   // The route itself and with a trailing slash, as clients write it either way.
-  child.route({ method: ['GET', 'POST', 'DELETE'], url: route.pattern, handler: forward })
-  child.route({ method: ['GET', 'POST', 'DELETE'], url: `${route.pattern}/`, handler: forward })
+  for (const url of [route.pattern, `${route.pattern}/`]) {
+    child.route({ method: ['GET', 'POST', 'DELETE'], url, handler: forward, onResponse: completed(url), config: { disableMetrics: true } })
+  }
+}
+
+/** prom-client hashes the label set on every call; a child made once per label set does it once. */
+function memo<K, V> (make: (key: K) => V): (key: K) => V {
+  const made = new Map<K, V>()
+  return key => {
+    let value = made.get(key)
+    if (value === undefined) made.set(key, value = make(key))
+    return value
+  }
 }
