@@ -51,8 +51,8 @@ const REFRESH_MAX_GRANTS = 50_000
 /** The run must end well inside 6 minutes even if a step hangs. */
 // The policy route adds about a minute, the Redis modes (redis-modes.ts) another: their
 // topologies and four refresh loops.
-// The node-ceiling target about another minute.
-const DEADLINE_MS = 290_000 + 90_000 + 60_000
+// The node-ceiling and Fastify-floor targets about another minute each.
+const DEADLINE_MS = 290_000 + 90_000 + 60_000 + 60_000
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const root = join(here, '..')
@@ -63,11 +63,12 @@ deadline.unref()
 
 /**
  * ceiling: node:http + one undici Pool, bodies buffered, nothing else (what any Node proxy reaches
- * here); policy: the same gateway, a route with tool rules (every body read strictly, each call
+ * here); floor: Fastify and the gateway's relay, nothing else (what the gateway reaches if its
+ * features cost nothing); policy: the same gateway, a route with tool rules (every body read strictly, each call
  * decided); traced: the gateway tracing every request to an OTLP sink.
  */
-type TargetName = 'direct' | 'nginx' | 'ceiling' | 'gateway' | 'policy' | 'traced'
-const TARGETS: TargetName[] = ['direct', 'nginx', 'ceiling', 'gateway', 'policy', 'traced']
+type TargetName = 'direct' | 'nginx' | 'ceiling' | 'floor' | 'gateway' | 'policy' | 'traced'
+const TARGETS: TargetName[] = ['direct', 'nginx', 'ceiling', 'floor', 'gateway', 'policy', 'traced']
 
 interface WrkResult { requests: number, seconds: number, errors: number, p50: number, p99: number }
 interface Sample extends WrkResult { rps: number, cpuUs: number, upstreamCpuUs: number, rssMb: number }
@@ -369,7 +370,7 @@ function compile (): string {
   execFileSync(join(root, 'node_modules', '.bin', 'tsc'), [
     '--outDir', out, '--rootDir', root, '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022',
     '--strict', '--esModuleInterop', '--skipLibCheck', '--resolveJsonModule',
-    join(here, 'gateway-process.ts'), join(here, 'upstream.ts'), join(here, 'node-ceiling.ts')
+    join(here, 'gateway-process.ts'), join(here, 'upstream.ts'), join(here, 'node-ceiling.ts'), join(here, 'fastify-floor.ts')
   ], { cwd: root, stdio: 'inherit' })
   return join(out, 'bench')
 }
@@ -379,7 +380,7 @@ function compile (): string {
 async function main (): Promise<void> {
   const withNginx = ensureTools()
   if (pinning) execFileSync('taskset', ['-pc', '0', String(process.pid)], { stdio: 'ignore' })
-  const [upstreamPort, nginxPort, gatewayPort, redisPort, ceilingPort, tracedPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()]
+  const [upstreamPort, nginxPort, gatewayPort, redisPort, ceilingPort, floorPort, tracedPort] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort(), await freePort()]
   const build = compile()
 
   start(onCore(1, ['redis-server', '--port', String(redisPort), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', work, '--loglevel', 'warning']))
@@ -410,6 +411,8 @@ http {
 `)
   const ceiling = start(onCore(1, [process.execPath, join(build, 'node-ceiling.js'), String(ceilingPort), `http://${HOST}:${upstreamPort}`, '/mcp']))
   await new Promise<void>(resolve => ceiling.stdout?.once('data', () => resolve()))
+  const floor = start(onCore(1, [process.execPath, join(build, 'fastify-floor.js'), String(floorPort), `http://${HOST}:${upstreamPort}`, '/mcp']))
+  await new Promise<void>(resolve => floor.stdout?.once('data', () => resolve()))
   const nginx = withNginx ? start(onCore(1, ['nginx', '-p', work, '-e', join(work, 'nginx-error.log'), '-c', join(work, 'nginx.conf')])) : null
 
   const logFile = join(work, 'gateway.log')
@@ -461,6 +464,7 @@ http {
     await target('direct', upstreamPort, '/mcp', {}, () => [])(),
     ...(nginx !== null ? [await target('nginx', nginxPort, '/mcp', {}, () => family(nginx.pid as number))()] : []),
     await target('ceiling', ceilingPort, '/mcp', {}, () => [ceiling.pid as number])(),
+    await target('floor', floorPort, '/mcp', {}, () => [floor.pid as number])(),
     await target('gateway', gatewayPort, '/bench/mcp', auth, () => [gateway.pid as number])(),
     await target('policy', gatewayPort, '/policy/mcp', { authorization: `Bearer ${hello.tokens['/policy/mcp']}` }, () => [gateway.pid as number])(),
     await target('traced', tracedPort, '/bench/mcp', { authorization: `Bearer ${tracedHello.tokens['/bench/mcp']}` }, () => [traced.pid as number])()
@@ -471,9 +475,9 @@ http {
   console.log(`warming up (${WARMUP_SECONDS} s each)…`)
   for (const target of targets) await wrk(target.url, target.script, CONNECTIONS, WARMUP_SECONDS)
 
-  const load: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [], traced: [] }
-  const light: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [], traced: [] }
-  const paced: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], gateway: [], policy: [], traced: [] }
+  const load: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], floor: [], gateway: [], policy: [], traced: [] }
+  const light: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], floor: [], gateway: [], policy: [], traced: [] }
+  const paced: Record<TargetName, Sample[]> = { direct: [], nginx: [], ceiling: [], floor: [], gateway: [], policy: [], traced: [] }
   let gatewayRequests = 0
   const redisBefore = redisCommands(redisPort)
   for (let round = 0; round < ROUNDS; round++) {
@@ -594,13 +598,14 @@ function report (f: Findings): void {
     'Gateway (and policy): ES256 bearer verified with audience check, Mcp-Session-Id binding checked (HMAC, verified values remembered), metrics on, one info log line per request to a file, Redis store.',
     'nginx: 1 worker, upstream keepalive 64, access log to a file.',
     'ceiling: node:http + one undici Pool (bench/node-ceiling.ts), bodies buffered, no auth, no logs, no metrics.',
+    'floor: Fastify routing one route to the gateway\'s relay (bench/fastify-floor.ts: undici dispatch, answers buffered), no auth, no logs, no metrics, no hooks.',
     'policy: the same gateway process, a route with tool rules (allow and deny globs): every body read strictly (UTF-8 check, JSON parse), the tools/call decided, the answer parsed for the audit outcome.',
     '',
     `| target | req/s c${CONNECTIONS} | p50 ms | p99 ms | req/s c${LATENCY_CONNECTIONS} | p50 ms | paced c${LATENCY_CONNECTIONS} p50 ms | paced p99 ms | proxy CPU µs/req | upstream CPU µs/req | proxy peak RSS MB | errors |`,
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
     ...rows,
     '',
-    `Ratios (per round, median): gateway/ceiling ${fmt(vsCeiling, 2)} · ceiling/nginx ${fmt(ratio('ceiling', 'nginx', 'rps'), 2)} · gateway/nginx ${fmt(vsNginx, 2)} · gateway/direct ${fmt(vsDirect, 2)} · nginx/direct ${fmt(ratio('nginx', 'direct', 'rps'), 2)} · gateway CPU per request / nginx ${fmt(ratio('gateway', 'nginx', 'cpuUs'), 2)}`,
+    `Ratios (per round, median): gateway/ceiling ${fmt(vsCeiling, 2)} · floor/ceiling ${fmt(ratio('floor', 'ceiling', 'rps'), 2)} (CPU per request ${fmt(ratio('floor', 'ceiling', 'cpuUs'), 2)}×) · gateway/floor ${fmt(ratio('gateway', 'floor', 'rps'), 2)} (CPU per request ${fmt(ratio('gateway', 'floor', 'cpuUs'), 2)}×) · ceiling/nginx ${fmt(ratio('ceiling', 'nginx', 'rps'), 2)} · gateway/nginx ${fmt(vsNginx, 2)} · gateway/direct ${fmt(vsDirect, 2)} · nginx/direct ${fmt(ratio('nginx', 'direct', 'rps'), 2)} · gateway CPU per request / nginx ${fmt(ratio('gateway', 'nginx', 'cpuUs'), 2)}`,
     `Policy route against the plain route (per round, median): req/s c${CONNECTIONS} ${fmt(ratio('policy', 'gateway', 'rps'), 2)}× · CPU µs per request policy − plain ${signed(median(f.load.policy.map((s, i) => s.cpuUs - f.load.gateway[i].cpuUs)))} (CPU ratio ${fmt(ratio('policy', 'gateway', 'cpuUs'), 2)}×) · paced c${LATENCY_CONNECTIONS} p50 policy − plain ${signed(median(f.paced.policy.map((s, i) => s.p50 - f.paced.gateway[i].p50)), 2)} ms`,
     `Traced (OpenTelemetry on, sampling 1.0, OTLP/HTTP JSON batches to a local sink; ${f.spanBatches} batches) against the plain route, same requests (per round, median): req/s c${CONNECTIONS} ${fmt(ratio('traced', 'gateway', 'rps'), 2)}× · CPU µs per request traced − plain ${signed(median(f.load.traced.map((s, i) => s.cpuUs - f.load.gateway[i].cpuUs)))} · paced c${LATENCY_CONNECTIONS} p50 traced − plain ${signed(median(f.paced.traced.map((s, i) => s.p50 - f.paced.gateway[i].p50)), 2)} ms`,
     `Gateway RSS: ${fmt(f.idleRss)} MB idle, ${fmt(peakRss)} MB peak under load. Log lines written: ${f.logLines} for ${f.gatewayRequests} measured requests (plus warm-up).`,
