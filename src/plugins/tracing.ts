@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { GatewayTracing, type RequestOutcome } from '../tracing/gateway-tracing.js'
+import type { GatewayTracing, RequestOutcome } from '../tracing/gateway-tracing.js'
 import { tracingSettings } from '../tracing/otel-settings.js'
 
 declare module 'fastify' {
@@ -16,7 +16,8 @@ const UNTRACED = new Set(['/metrics', '/healthz', '/readyz'])
 /** OpenTelemetry: a server span per request (proxied or OAuth), ended with what the request learned. */
 async function tracingPlugin (fastify: FastifyInstance): Promise<void> {
   const settings = tracingSettings(fastify.config.env)
-  const tracing = settings === null ? null : new GatewayTracing(settings)
+  // OpenTelemetry's SDK and exporter weigh ~15 MB of RSS: a gateway that does not trace never loads them.
+  const tracing = settings === null ? null : new (await import('../tracing/gateway-tracing.js')).GatewayTracing(settings)
   fastify.decorate('tracing', tracing)
   if (tracing === null) return
   const patterns = fastify.config.routes.map(r => r.pattern)
