@@ -82,6 +82,30 @@ t.test('a token for one route is refused on another', async t => {
   t.equal((await res.json()).error, 'invalid_token')
 })
 
+t.test('a token the gateway has already accepted is refused once it expires, on another route, and once revoked', async t => {
+  const token = mintToken(gateway, '/calc/mcp', { ttlSeconds: 60 })
+  t.equal((await post(`${base}/calc/mcp`, token, INIT)).status, 200)
+  t.equal((await post(`${base}/calc/mcp`, token, INIT)).status, 200, 'accepted again (remembered)')
+  const elsewhere = await post(`${base}/files/mcp`, token, INIT)
+  t.equal(elsewhere.status, 401, 'remembered for its own route only')
+  t.match(elsewhere.headers.get('www-authenticate'), /issued for another resource/)
+
+  // The system clock (which verification reads) a minute and a second on.
+  const realNow = Date.now
+  Date.now = () => realNow() + 61_000
+  t.teardown(() => { Date.now = realNow })
+  const late = await post(`${base}/calc/mcp`, token, INIT)
+  t.equal(late.status, 401, 'refused once expired, though accepted before')
+  t.match(late.headers.get('www-authenticate'), /error="invalid_token".*expired/)
+  Date.now = realNow
+
+  const other = mintToken(gateway, '/calc/mcp')
+  t.equal((await post(`${base}/calc/mcp`, other, INIT)).status, 200)
+  const otherClaims = JSON.parse(Buffer.from(other.split('.')[1], 'base64url').toString()) as { jti: string, exp: number }
+  await gateway.tokens.revoke(otherClaims.jti, otherClaims.exp)
+  t.equal((await post(`${base}/calc/mcp`, other, INIT)).status, 401, 'refused once revoked, though accepted before')
+})
+
 t.test('forged, foreign and expired tokens are refused with invalid_token', async t => {
   const key = gateway.keys.signing[0]
   const route = gateway.config.routeByPattern.get('/calc/mcp')!

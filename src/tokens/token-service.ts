@@ -42,13 +42,16 @@ type Verify = (token: string) => AccessClaims
 type Sign = (payload: Record<string, unknown>) => string
 
 const MAX_HEADER_CACHE = 64
+/** Tokens remembered as accepted; the oldest goes first (each is about 1 kB with its claims). */
+const MAX_ACCEPTED = 10_000
 const IDENTITY_TTL = 300
 const MAX_IDENTITY_CACHE = 10_000
 
 /**
- * Signs and verifies the gateway's ES256 tokens. Verification is local and cached (fast-jwt),
- * so the proxied path does no network I/O; revocation is an in-memory deny set fed by the
- * tokens plugin from pub/sub.
+ * Signs and verifies the gateway's ES256 tokens. Verification is local (fast-jwt) and a token
+ * once accepted is remembered until it expires, so the proxied path does no network I/O and no
+ * signature check per request; revocation is an in-memory deny set fed by the tokens plugin
+ * from pub/sub.
  */
 export class TokenService {
   private keys: SigningKey[] = []
@@ -60,6 +63,12 @@ export class TokenService {
   private headerKeys = new Map<string, SigningKey | null>()
   private readonly revoked = new Map<string, number>()
   private readonly identityCache = new Map<string, { token: string, exp: number }>()
+  /**
+   * Token text → the audience it was accepted for and its claims. Keyed by the text itself, not
+   * by a hash of it (what fast-jwt's own cache does, a SHA-256 of every bearer per request): this
+   * heap already holds the signing keys, which are worth more than any token they signed.
+   */
+  private readonly accepted = new Map<string, { audience: string, claims: AccessClaims }>()
 
   /** `clock` dates what is minted; verification reads the system time (fast-jwt's). */
   constructor (private readonly issuer: string, keys: SigningKey[], private readonly accessTtl: number, private readonly clock: Clock = systemClock) {
@@ -74,6 +83,7 @@ export class TokenService {
     this.verifiers = new Map()
     this.headerKeys = new Map()
     this.identityCache.clear()
+    this.accepted.clear()
   }
 
   mintAccess (opts: MintOptions): { token: string, jti: string, expiresAt: number } {
@@ -93,15 +103,21 @@ export class TokenService {
     if (dot <= 0) throw new TokenRejected('malformed', 'The access token is not a JWT issued by this gateway')
     const key = this.keyOf(token.slice(0, dot))
     if (key === undefined) throw new TokenRejected('unknown_key', 'The access token was not signed by this gateway')
-    // Before the verifier, whose cache would keep passing a token whose key has retired since;
+    // Before the accepted tokens, which would keep passing a token whose key has retired since;
     // keys without a retireAt (the usual case) pay no clock read.
     if (key.retireAt !== undefined && isRetired(key)) throw new TokenRejected('retired_key', 'The access token was signed by a retired key')
-    const verify = this.verifierFor(audience, key)
+    const seen = this.accepted.get(token)
     let claims: AccessClaims
-    try {
-      claims = verify(token)
-    } catch (err) {
-      throw rejection(err)
+    // fast-jwt's rule: valid while now < exp, read from the system time.
+    if (seen !== undefined && seen.audience === audience && seen.claims.exp * 1000 > Date.now()) {
+      claims = seen.claims
+    } else {
+      try {
+        claims = this.verifierFor(audience, key)(token)
+      } catch (err) {
+        throw rejection(err)
+      }
+      this.remember(token, audience, claims)
     }
     if (this.revoked.has(claims.jti)) throw new TokenRejected('revoked', 'The access token has been revoked')
     return claims
@@ -135,6 +151,11 @@ export class TokenService {
     for (const [jti, exp] of this.revoked) if (exp <= now) this.revoked.delete(jti)
   }
 
+  private remember (token: string, audience: string, claims: AccessClaims): void {
+    if (this.accepted.size >= MAX_ACCEPTED) this.accepted.delete(this.accepted.keys().next().value as string)
+    this.accepted.set(token, { audience, claims })
+  }
+
   private keyOf (segment: string): SigningKey | undefined {
     const known = this.headerKeys.get(segment)
     if (known !== undefined) return known ?? undefined
@@ -164,8 +185,7 @@ export class TokenService {
         allowedIss: this.issuer,
         allowedAud: audience,
         requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
-        checkTyp: 'at+jwt',
-        cache: 10_000
+        checkTyp: 'at+jwt'
       }) as Verify
       byKid.set(key.kid, verify)
     }
