@@ -48,7 +48,7 @@ const SSE = { firstDelayMs: 20, events: 10, gapMs: 10 }
 const REFRESH_FAMILIES = 4
 const REFRESH_SECONDS = 5
 const REFRESH_MAX_GRANTS = 50_000
-/** The run must end well inside 6 minutes even if a step hangs. */
+/** The run must end within this deadline (about 8 minutes) even if a step hangs. */
 // The policy route adds about a minute, the Redis modes (redis-modes.ts) another: their
 // topologies and four refresh loops.
 // The node-ceiling and Fastify-floor targets about another minute each.

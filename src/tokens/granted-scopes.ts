@@ -1,8 +1,8 @@
 import type { AccessClaims } from './token-service.js'
 
 /**
- * The verifier's cache hands back the same claims object for a token it has seen, so its scope
- * string is split once per token, not once per request (and once more by the tool interceptor).
+ * TokenService hands back the same claims object for a token it has accepted before, so its
+ * scope string is split once per token, not once per request (and once more by the tool interceptor).
  */
 const split = new WeakMap<AccessClaims, readonly string[]>()
 
